@@ -1,0 +1,278 @@
+package httpapi
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/commentd/commentd/comment"
+)
+
+// Bounds of the query parameters (API.md).
+const (
+	defaultListLimit = 50
+	maxListLimit     = 500
+	defaultFeedLimit = 100
+	maxFeedLimit     = 1000
+	defaultQueryWait = time.Second
+	maxQueryWait     = 10 * time.Second
+	maxFeedWait      = 60 * time.Second
+)
+
+var headerReadPosition = []byte("X-Read-Position")
+
+// Query parameters: unknown ones are ignored; a parameter given more than
+// once takes its first value; a parameter given with an empty value is
+// invalid.
+
+func badParam(name, want string) error {
+	return comment.Errorf(comment.CodeInvalidArgument, "query parameter %s must be %s", name, want)
+}
+
+// intParam parses an integer parameter within [lo, hi], def when absent.
+func intParam(args *fasthttp.Args, name string, def, lo, hi int) (int, error) {
+	if !args.Has(name) {
+		return def, nil
+	}
+	n, err := strconv.Atoi(string(args.Peek(name)))
+	if err != nil || n < lo || n > hi {
+		return 0, badParam(name, "an integer from "+strconv.Itoa(lo)+" to "+strconv.Itoa(hi))
+	}
+	return n, nil
+}
+
+// uintParam parses a position parameter, 0 when absent.
+func uintParam(args *fasthttp.Args, name string) (uint64, error) {
+	if !args.Has(name) {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(string(args.Peek(name)), 10, 64)
+	if err != nil {
+		return 0, badParam(name, "a non-negative integer")
+	}
+	return n, nil
+}
+
+// waitParam parses a Go duration within [0, hi], def when absent.
+func waitParam(args *fasthttp.Args, def, hi time.Duration) (time.Duration, error) {
+	if !args.Has("wait") {
+		return def, nil
+	}
+	d, err := time.ParseDuration(string(args.Peek("wait")))
+	if err != nil || d < 0 || d > hi {
+		return 0, badParam("wait", "a duration (such as 500ms) from 0 to "+hi.String())
+	}
+	return d, nil
+}
+
+// queryPrelude applies the checks every read shares after readiness: 401
+// (only with query auth, or always when needAuth), then 413. It returns the
+// user when a token was checked.
+func (s *Server) queryPrelude(ctx *fasthttp.RequestCtx, needAuth bool) (string, error) {
+	var user string
+	if needAuth || s.cfg.QueryAuth {
+		var err error
+		if user, err = s.authenticate(ctx); err != nil {
+			return "", err
+		}
+	}
+	return user, checkDeclaredSize(ctx)
+}
+
+// readParams are the parameters of a read-model query.
+type readParams struct {
+	minPosition uint64
+	wait        time.Duration
+}
+
+func parseReadParams(args *fasthttp.Args) (readParams, error) {
+	var p readParams
+	var err error
+	if p.minPosition, err = uintParam(args, "minPosition"); err != nil {
+		return p, err
+	}
+	p.wait, err = waitParam(args, defaultQueryWait, maxQueryWait)
+	return p, err
+}
+
+// awaitPosition waits, bounded by p.wait, until the read model reflects
+// p.minPosition. It answers stale when the wait ends first and not_ready
+// when the server shuts down meanwhile.
+func (s *Server) awaitPosition(p readParams) error {
+	if p.minPosition == 0 || s.cfg.Queries.Position() >= p.minPosition {
+		return nil
+	}
+	if p.wait <= 0 {
+		return errStale
+	}
+	wctx, cancel := context.WithTimeout(s.waitCtx, p.wait)
+	_, err := s.cfg.Queries.WaitForPosition(wctx, p.minPosition)
+	cancel()
+	if err == nil {
+		return nil
+	}
+	if s.waitCtx.Err() != nil {
+		return errNotReady
+	}
+	return errStale
+}
+
+func setReadPosition(ctx *fasthttp.RequestCtx, pos uint64) {
+	var b [20]byte
+	ctx.Response.Header.SetCanonical(headerReadPosition, strconv.AppendUint(b[:0], pos, 10))
+}
+
+// The two read-model queries are the hot path: they append the read model's
+// pre-encoded JSON straight into a pooled buffer and copy it to the response,
+// with no JSON encoding and no per-request allocation beyond the identifier
+// strings the read model is called with.
+
+func (s *Server) listComments(ctx *fasthttp.RequestCtx, rawPicture []byte) {
+	if _, err := s.queryPrelude(ctx, false); err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	picture, _, err := parseIDs(rawPicture, nil)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	args := ctx.QueryArgs()
+	limit, err := intParam(args, "limit", defaultListLimit, 1, maxListLimit)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	var cursor string
+	if c := args.Peek("after"); len(c) > 0 {
+		cursor = string(c)
+	}
+	p, err := parseReadParams(args)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	if err := s.awaitPosition(p); err != nil {
+		setReadPosition(ctx, s.cfg.Queries.Position())
+		s.writeError(ctx, err)
+		return
+	}
+	buf := getBuf()
+	b, pos, err := s.cfg.Queries.AppendList(buf.b[:0], picture, limit, cursor)
+	s.answerQuery(ctx, buf, b, pos, err)
+}
+
+func (s *Server) getComment(ctx *fasthttp.RequestCtx, rawPicture, rawComment []byte) {
+	if _, err := s.queryPrelude(ctx, false); err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	picture, id, err := parseIDs(rawPicture, rawComment)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	p, err := parseReadParams(ctx.QueryArgs())
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	if err := s.awaitPosition(p); err != nil {
+		setReadPosition(ctx, s.cfg.Queries.Position())
+		s.writeError(ctx, err)
+		return
+	}
+	buf := getBuf()
+	b, pos, err := s.cfg.Queries.AppendComment(buf.b[:0], picture, id)
+	s.answerQuery(ctx, buf, b, pos, err)
+}
+
+// answerQuery writes a read-model answer (or its error) with the read
+// position it reflects, and returns buf to the pool. The body (appended to
+// buf) is swapped into the response rather than copied: the pool gets the
+// response's previous buffer in exchange.
+func (s *Server) answerQuery(ctx *fasthttp.RequestCtx, buf *buffer, body []byte, pos uint64, err error) {
+	if pos == 0 {
+		pos = s.cfg.Queries.Position()
+	}
+	setReadPosition(ctx, pos)
+	if err != nil {
+		buf.b = body
+		putBuf(buf)
+		s.writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType(contentTypeJSON)
+	buf.b = ctx.Response.SwapBody(body)
+	putBuf(buf)
+}
+
+// history serves a comment's events from the event log, to its author only.
+func (s *Server) history(ctx *fasthttp.RequestCtx, rawPicture, rawComment []byte) {
+	user, err := s.queryPrelude(ctx, true)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	picture, id, err := parseIDs(rawPicture, rawComment)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	events, err := s.cfg.Events.History(s.waitCtx, id)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	if len(events) == 0 || events[0].PictureID != picture {
+		s.writeError(ctx, errHistoryNotFound)
+		return
+	}
+	if events[0].Author != user {
+		s.writeError(ctx, errNotAuthor)
+		return
+	}
+	buf := getBuf()
+	buf.b = appendHistory(buf.b[:0], picture, id, events)
+	writeJSON(ctx, fasthttp.StatusOK, buf.b)
+	putBuf(buf)
+}
+
+// feed serves the event log, long-polling up to wait for the first event.
+func (s *Server) feed(ctx *fasthttp.RequestCtx) {
+	if _, err := s.queryPrelude(ctx, false); err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	args := ctx.QueryArgs()
+	after, err := uintParam(args, "after")
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	limit, err := intParam(args, "limit", defaultFeedLimit, 1, maxFeedLimit)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	wait, err := waitParam(args, 0, maxFeedWait)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	events, last, err := s.cfg.Events.Events(s.waitCtx, after, limit, wait)
+	if err != nil {
+		if s.waitCtx.Err() != nil {
+			err = errNotReady
+		}
+		s.writeError(ctx, err)
+		return
+	}
+	buf := getBuf()
+	buf.b = appendFeed(buf.b[:0], events, last)
+	writeJSON(ctx, fasthttp.StatusOK, buf.b)
+	putBuf(buf)
+}
