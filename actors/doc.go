@@ -1,0 +1,43 @@
+// Package actors is the write side of commentd and the projection that feeds
+// its read side, built on protoactor-go.
+//
+// Write side. Every comment aggregate has one actor, spawned on demand by one
+// of a fixed set of shard actors (shards[hash(id) % N]) and passivated when
+// idle. A command travels caller -> shard -> comment actor and is answered on
+// a Go channel carried by the request. Invariants:
+//
+//   - One writer per stream: all commands for one comment id go through the
+//     same shard to at most one live comment actor, which serialises them, so
+//     the expected version it hands to store.Append is its own state's.
+//   - Durability before answer: a command that appended is answered only
+//     after store.Append returned, and the actor's state advances only then,
+//     with the committed version, position and time. On any append error the
+//     actor reloads its state from the store.
+//   - Exactly one answer per accepted command: a request is answered once
+//     (success, rejection, store error, timeout or internal error), and the
+//     in-flight counters are released by that answer.
+//   - No loss on passivation: a shard poisons an idle child only after
+//     marking it stopping; requests for a stopping child are buffered in the
+//     shard and replayed, in order, to the respawned child once the shard
+//     received *actor.Terminated for the old one.
+//   - Admission control at the edge: a command over the total or per-shard
+//     bound of in-flight commands fails at once with overloaded; every
+//     command has a deadline (the context's, else Config.CommandTimeout).
+//     A command whose deadline passes is answered with overloaded
+//     ("command timed out"): it may or may not have taken effect, which a
+//     client can find out from the comment or make safe by retrying a create
+//     with the same id.
+//   - Each incarnation of a comment actor (first start, restart after
+//     passivation or failure) loads its state, the latest snapshot plus the
+//     events after it, before it handles its first request; a create with a
+//     server-generated id cannot have a history and skips the reads. A
+//     snapshot is saved every SnapshotEvery events, best effort.
+//   - A panic while handling a command answers that command with internal,
+//     and the actor reloads its state; other actors are not affected.
+//
+// Read side. The projection actor follows the store's log from the read
+// model's checkpoint, in position order and in batches, and applies the
+// events to the read model. When it has caught up it waits for new commits
+// through store.Wait in a helper goroutine owned by the System. It acts only
+// on durable records (the store's feed holds nothing else).
+package actors
