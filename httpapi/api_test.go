@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -389,4 +390,61 @@ func lastID(t *testing.T, e *env) string {
 	e.bus.mu.Lock()
 	defer e.bus.mu.Unlock()
 	return e.bus.log[len(e.bus.log)-1].CommentID + c.ID[:0]
+}
+
+// TestBodyStrictness: a lone UTF-16 surrogate escape is not valid UTF-8 text
+// and a member given twice is ambiguous; both are 400 invalid_argument,
+// while a proper surrogate pair and an escaped backslash before "u" are fine.
+func TestBodyStrictness(t *testing.T) {
+	e := startEnv(t, nil)
+	alice := token(t, "alice")
+	for _, body := range []string{
+		`{"text":"\ud800"}`,
+		`{"text":"a\udfffb"}`,
+		`{"text":"\ud83dx"}`,
+		`{"text":"\ud83d\u0041"}`,
+		`{"text":"\ud83d\ud83d\ude00"}`,
+		`{"text":"\ude00\ud83d"}`,
+		`{"text":"x\uD800"}`,
+		`{"text":"\ud83d\n"}`,
+		`{"text":"a","text":"b"}`,
+		`{"text":"a","id":"c1","id":"c2"}`,
+		`{"text":"a","text":null}`,
+	} {
+		r := e.do(req{method: "POST", path: "/v1/pictures/p1/comments", body: body, token: alice})
+		if r.status != 400 {
+			t.Errorf("%s: status %d, want 400 (%s)", body, r.status, r.body)
+			continue
+		}
+		wantError(t, r, 400, comment.CodeInvalidArgument)
+	}
+	r := e.do(req{method: "PATCH", path: "/v1/pictures/p1/comments/c1", body: `{"text":"a","text":"a"}`, token: alice})
+	wantError(t, r, 400, comment.CodeInvalidArgument)
+	for i, body := range []string{`{"text":"\ud83d\ude00"}`, `{"text":"\\ud800"}`, `{"text":"a\\\ud83d\ude00"}`} {
+		r := e.do(req{method: "POST", path: "/v1/pictures/p1/comments", body: body, token: alice})
+		if r.status != 201 {
+			t.Errorf("case %d %s: status %d, want 201 (%s)", i, body, r.status, r.body)
+		}
+	}
+}
+
+// TestIfMatchOnSeveralLines: If-Match given on two header lines is a list,
+// 400 invalid_argument, for updates and deletes alike, even when one of the
+// versions is current.
+func TestIfMatchOnSeveralLines(t *testing.T) {
+	e := startEnv(t, nil)
+	alice := token(t, "alice")
+	wantStatus(t, e.create("alice", "p1", "c1", "hi"), 201)
+	body := `{"text":"new"}`
+	r := e.raw("PATCH /v1/pictures/p1/comments/c1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice +
+		"\r\nContent-Type: application/json\r\nIf-Match: \"1\"\r\nIf-Match: \"2\"\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	wantError(t, r, 400, comment.CodeInvalidArgument)
+	r = e.raw("DELETE /v1/pictures/p1/comments/c1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice +
+		"\r\nIf-Match: 1\r\nIf-Match: 1\r\n\r\n")
+	wantError(t, r, 400, comment.CodeInvalidArgument)
+	// One line still works.
+	r = e.raw("DELETE /v1/pictures/p1/comments/c1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice +
+		"\r\nIf-Match: 1\r\n\r\n")
+	wantStatus(t, r, 200)
 }

@@ -21,14 +21,19 @@ type commandBody struct {
 }
 
 // decodeCommandBody decodes a JSON object whose only members may be "text"
-// and, when allowID, "id", both strings. It rejects invalid UTF-8, other
-// members (names match exactly, unlike encoding/json's case-folding), other
-// types, and anything after the object. A member given twice keeps its last
-// value. A null member counts as absent. The strings are fresh copies.
+// and, when allowID, "id", both strings. It rejects invalid UTF-8, escaped
+// lone surrogates (which no UTF-8 text can hold; encoding/json would turn
+// them into U+FFFD silently), other members (names match exactly, unlike
+// encoding/json's case-folding), a member given twice, other types, and
+// anything after the object. A null member counts as absent. The strings are
+// fresh copies.
 func decodeCommandBody(body []byte, allowID bool) (commandBody, error) {
 	var out commandBody
 	if !utf8.Valid(body) {
 		return out, comment.Errorf(comment.CodeInvalidArgument, "request body is not valid UTF-8")
+	}
+	if hasLoneSurrogate(body) {
+		return out, comment.Errorf(comment.CodeInvalidArgument, "request body escapes a lone UTF-16 surrogate, which is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	bad := func(msg string) (commandBody, error) {
@@ -41,6 +46,7 @@ func decodeCommandBody(body []byte, allowID bool) (commandBody, error) {
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return bad("request body must be a JSON object")
 	}
+	var seenText, seenID bool
 	for dec.More() {
 		tok, err = dec.Token()
 		if err != nil {
@@ -48,14 +54,19 @@ func decodeCommandBody(body []byte, allowID bool) (commandBody, error) {
 		}
 		name, _ := tok.(string)
 		var dst **string
+		var seen *bool
 		switch {
 		case name == "text":
-			dst = &out.Text
+			dst, seen = &out.Text, &seenText
 		case name == "id" && allowID:
-			dst = &out.ID
+			dst, seen = &out.ID, &seenID
 		default:
 			return bad("unknown field " + strconv.Quote(truncate(name, 64)))
 		}
+		if *seen {
+			return bad("field " + strconv.Quote(name) + " given more than once")
+		}
+		*seen = true
 		tok, err = dec.Token()
 		if err != nil {
 			return bad("request body is not valid JSON")
@@ -79,6 +90,74 @@ func decodeCommandBody(body []byte, allowID bool) (commandBody, error) {
 		return bad(`missing field "text"`)
 	}
 	return out, nil
+}
+
+// hasLoneSurrogate reports whether a JSON text escapes a UTF-16 surrogate
+// (\uD800-\uDFFF) that is not part of a high-low pair. Escapes occur only
+// inside strings, and "\\" is consumed as a pair, so a plain scan suffices.
+func hasLoneSurrogate(b []byte) bool {
+	pendingHigh := false // the previous escape was a high surrogate
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			if pendingHigh {
+				return true
+			}
+			continue
+		}
+		if i+1 >= len(b) {
+			return pendingHigh
+		}
+		if b[i+1] != 'u' {
+			if pendingHigh {
+				return true
+			}
+			i++ // skip the escaped character (it may be a backslash)
+			continue
+		}
+		r, ok := hex4(b, i+2)
+		if !ok {
+			return pendingHigh // malformed escape: the JSON decoder rejects it
+		}
+		i += 5
+		switch {
+		case r >= 0xD800 && r <= 0xDBFF:
+			if pendingHigh {
+				return true
+			}
+			pendingHigh = true
+		case r >= 0xDC00 && r <= 0xDFFF:
+			if !pendingHigh {
+				return true
+			}
+			pendingHigh = false
+		default:
+			if pendingHigh {
+				return true
+			}
+		}
+	}
+	return pendingHigh
+}
+
+// hex4 decodes the four hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 func truncate(s string, n int) string {
@@ -116,6 +195,19 @@ func parseIfMatch(h []byte) (uint64, error) {
 		return 0, bad
 	}
 	return n, nil
+}
+
+// ifMatch parses the request's If-Match (see parseIfMatch). The header
+// given on several lines is a list, which is invalid like a list on one line.
+func ifMatch(ctx *fasthttp.RequestCtx) (uint64, error) {
+	vals := ctx.Request.Header.PeekAll(fasthttp.HeaderIfMatch)
+	switch len(vals) {
+	case 0:
+		return 0, nil
+	case 1:
+		return parseIfMatch(vals[0])
+	}
+	return 0, comment.Errorf(comment.CodeInvalidArgument, `If-Match must be one version, as "3" or 3`)
 }
 
 // parseIDs copies and validates the path's identifiers. rawComment nil means
@@ -203,7 +295,7 @@ func (s *Server) updateComment(ctx *fasthttp.RequestCtx, rawPicture, rawComment 
 		s.writeError(ctx, err)
 		return
 	}
-	version, err := parseIfMatch(ctx.Request.Header.Peek(fasthttp.HeaderIfMatch))
+	version, err := ifMatch(ctx)
 	if err != nil {
 		s.writeError(ctx, err)
 		return
@@ -234,7 +326,7 @@ func (s *Server) deleteComment(ctx *fasthttp.RequestCtx, rawPicture, rawComment 
 		s.writeError(ctx, err)
 		return
 	}
-	version, err := parseIfMatch(ctx.Request.Header.Peek(fasthttp.HeaderIfMatch))
+	version, err := ifMatch(ctx)
 	if err != nil {
 		s.writeError(ctx, err)
 		return

@@ -141,10 +141,30 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (string, error) {
 	return s.verify.Verify(tok)
 }
 
-// checkDeclaredSize rejects a request whose declared body is too large. It
-// is all routes without a body need: their body is never read.
+// checkDeclaredSize rejects a request whose body is too large, for routes
+// that take no body. A declared length is enough; a body of unknown length
+// (chunked) is read and discarded, at most MaxBodySize+1 bytes, to learn
+// whether it is over the limit.
 func checkDeclaredSize(ctx *fasthttp.RequestCtx) error {
-	if ctx.Request.Header.ContentLength() > MaxBodySize {
+	cl := ctx.Request.Header.ContentLength()
+	if cl > MaxBodySize {
+		return errTooLarge
+	}
+	if cl != -1 {
+		// A known length, or no framing at all (no body).
+		return nil
+	}
+	if stream := ctx.RequestBodyStream(); stream != nil {
+		n, err := io.CopyN(io.Discard, stream, MaxBodySize+1)
+		if n > MaxBodySize {
+			return errTooLarge
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return comment.Errorf(comment.CodeInvalidArgument, "could not read the request body")
+		}
+		return nil
+	}
+	if len(ctx.PostBody()) > MaxBodySize {
 		return errTooLarge
 	}
 	return nil
@@ -153,8 +173,8 @@ func checkDeclaredSize(ctx *fasthttp.RequestCtx) error {
 // readBody reads the request body into buf, at most MaxBodySize bytes; a
 // larger body, declared or sent chunked, is 413.
 func readBody(ctx *fasthttp.RequestCtx, buf *buffer) ([]byte, error) {
-	if err := checkDeclaredSize(ctx); err != nil {
-		return nil, err
+	if ctx.Request.Header.ContentLength() > MaxBodySize {
+		return nil, errTooLarge
 	}
 	stream := ctx.RequestBodyStream()
 	if stream == nil {

@@ -36,8 +36,9 @@ func intParam(args *fasthttp.Args, name string, def, lo, hi int) (int, error) {
 	if !args.Has(name) {
 		return def, nil
 	}
-	n, err := strconv.Atoi(string(args.Peek(name)))
-	if err != nil || n < lo || n > hi {
+	v := args.Peek(name)
+	n, err := strconv.Atoi(string(v))
+	if err != nil || v[0] < '0' || v[0] > '9' || n < lo || n > hi {
 		return 0, badParam(name, "an integer from "+strconv.Itoa(lo)+" to "+strconv.Itoa(hi))
 	}
 	return n, nil

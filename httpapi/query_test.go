@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -155,7 +156,7 @@ func TestAbsoluteFormAndOddPaths(t *testing.T) {
 	r := e.raw("GET http://example.com/v1/pictures/p1/comments?limit=2 HTTP/1.1\r\nHost: example.com\r\n\r\n")
 	wantStatus(t, r, 200)
 	for path, want := range map[string]int{
-		"/v1/pictures/p1/comments/":      400, // an empty comment id
+		"/v1/pictures/p1/comments/":      404, // a trailing slash is no route
 		"/v1/pictures/p1/comments//":     404,
 		"/v1/pictures/p1/commentsx":      404,
 		"/v1/pictures/p1":                404,
@@ -175,4 +176,68 @@ func TestAbsoluteFormAndOddPaths(t *testing.T) {
 			t.Errorf("%s: Content-Type %q", path, ct)
 		}
 	}
+}
+
+// TestTrailingSlashIsUnknownRoute: a path ending in a slash after
+// "comments" is no route of the API, so every method answers 404 not_found,
+// before authentication and body checks, rather than 400 (empty comment id),
+// 401 or 405.
+func TestTrailingSlashIsUnknownRoute(t *testing.T) {
+	e := startEnv(t, nil)
+	alice := token(t, "alice")
+	for _, path := range []string{"/v1/pictures/p1/comments/", "/v1/pictures/p1/comments/c1/", "/v1/pictures/p1/comments/c1/history/"} {
+		for _, method := range []string{"GET", "HEAD", "POST", "PATCH", "DELETE", "PUT"} {
+			for _, tok := range []string{"", alice} {
+				r := e.do(req{method: method, path: path, body: `{"text":"x"}`, token: tok})
+				if method == "HEAD" {
+					wantStatus(t, r, 404)
+					continue
+				}
+				wantError(t, r, 404, comment.CodeNotFound)
+			}
+		}
+	}
+}
+
+// TestChunkedBodyOnBodylessRoutes: a body over 64 KiB is 413 on every route,
+// also when it is sent chunked (its length unknown up front) to a route
+// that takes no body; a small chunked body there is ignored.
+func TestChunkedBodyOnBodylessRoutes(t *testing.T) {
+	e := startEnv(t, nil)
+	alice := token(t, "alice")
+	wantStatus(t, e.create("alice", "p1", "c1", "hi"), 201)
+	chunked := func(method, path, auth, body string) resp {
+		return e.raw(fmt.Sprintf("%s %s HTTP/1.1\r\nHost: x\r\n%sTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n",
+			method, path, auth, len(body), body))
+	}
+	bearer := "Authorization: Bearer " + alice + "\r\n"
+	big := strings.Repeat("a", MaxBodySize+1)
+	for _, c := range []struct{ method, path, auth string }{
+		{"GET", "/v1/pictures/p1/comments", ""},
+		{"GET", "/v1/pictures/p1/comments/c1", ""},
+		{"GET", "/v1/events", ""},
+		{"GET", "/v1/pictures/p1/comments/c1/history", bearer},
+		{"DELETE", "/v1/pictures/p1/comments/c1", bearer},
+	} {
+		wantError(t, chunked(c.method, c.path, c.auth, big), 413, comment.CodePayloadTooLarge)
+	}
+	wantStatus(t, chunked("GET", "/v1/pictures/p1/comments", "", strings.Repeat("a", MaxBodySize)), 200)
+	wantStatus(t, chunked("POST", "/v1/pictures/p1/comments", bearer+"Content-Type: application/json\r\n", `{"text":"chunked"}`), 201)
+	wantError(t, chunked("POST", "/v1/pictures/p1/comments", bearer+"Content-Type: application/json\r\n", `{"text":"`+big+`"}`), 413, comment.CodePayloadTooLarge)
+	// Without a token, 401 comes first.
+	wantError(t, chunked("DELETE", "/v1/pictures/p1/comments/c1", "", big), 401, comment.CodeUnauthenticated)
+}
+
+// TestIntParamsAreDigits: limit takes decimal digits only; a sign (which
+// strconv.Atoi would accept) is 400 invalid_argument like any other junk.
+func TestIntParamsAreDigits(t *testing.T) {
+	e := startEnv(t, nil)
+	for _, q := range []string{
+		"/v1/pictures/p1/comments?limit=%2B5", "/v1/pictures/p1/comments?limit=-0",
+		"/v1/events?limit=%2B5", "/v1/events?limit=%2B1000",
+	} {
+		wantError(t, e.do(req{method: "GET", path: q}), 400, comment.CodeInvalidArgument)
+	}
+	wantStatus(t, e.do(req{method: "GET", path: "/v1/pictures/p1/comments?limit=5"}), 200)
+	wantStatus(t, e.do(req{method: "GET", path: "/v1/events?limit=1000"}), 200)
 }

@@ -94,8 +94,9 @@ func isV1(path []byte) bool {
 // matchRoute matches a raw (not yet percent-decoded) path. It checks only the
 // literal segments: the parameter segments are returned raw and validated
 // later, after authentication, so that a bad identifier without a token is
-// 401 rather than 400. An empty parameter segment still matches (and fails
-// validation as 400).
+// 401 rather than 400. An empty parameter segment between literal segments
+// still matches (and fails validation as 400); a path ending in a slash
+// matches no route (404).
 func matchRoute(path []byte) (r route, picture, commentID []byte) {
 	switch string(path) {
 	case "/v1/events":
@@ -129,6 +130,11 @@ func matchRoute(path []byte) (r route, picture, commentID []byte) {
 		return routeUnknown, nil, nil
 	}
 	rest = rest[1:]
+	if len(rest) == 0 {
+		// A trailing slash after "comments" is no route of the API (rather
+		// than a comment with an empty id): 404 whatever the method.
+		return routeUnknown, nil, nil
+	}
 	i = bytes.IndexByte(rest, '/')
 	if i < 0 {
 		return routeComment, picture, rest
