@@ -9,7 +9,7 @@ FUZZTIME    ?= 10s
 RESULTS     ?= results
 DATA        ?= ./data
 
-.PHONY: all build run test lint bench loadbench fuzz crash soak clean
+.PHONY: all build run test lint bench loadbench fuzz crash clean
 
 all: lint test
 
