@@ -106,7 +106,7 @@ func (m *Model) applyEvent(e *comment.Event) error {
 		m.markChanged(p)
 		return nil
 	}
-	p, err := m.lookup(e.CommentID)
+	p, err := m.lookup(e.CommentID, e.PictureID)
 	switch {
 	case err != nil:
 		return err
@@ -150,13 +150,18 @@ func (m *Model) skip(e *comment.Event, why string) {
 		"type", e.Type.String(), "picture", e.PictureID, "comment", e.CommentID, "version", e.Version)
 }
 
-// lookup returns the pending state of a comment, reading it from the store
-// on first use in this batch; nil if the comment is neither live nor
-// changed in this batch. The text and updatedAt of a comment read from the
-// store are not known (they are not needed: an update replaces them, a
-// deletion removes the comment).
-func (m *Model) lookup(id string) (*pending, error) {
+// lookup returns the pending state of a comment, taking it on first use in
+// this batch from the cached snapshot of pictureID (the picture the event
+// names) when that holds it, else reading it from the store; nil if the
+// comment is neither live nor changed in this batch. The text and updatedAt
+// of a comment read from the store are not known (they are not needed: an
+// update replaces them, a deletion removes the comment).
+func (m *Model) lookup(id, pictureID string) (*pending, error) {
 	if p, ok := m.pending[id]; ok {
+		return p, nil
+	}
+	if p := m.cachedPending(id, pictureID); p != nil {
+		m.pending[id] = p
 		return p, nil
 	}
 	m.keyBuf = appendByIDKey(m.keyBuf[:0], id)
@@ -175,6 +180,37 @@ func (m *Model) lookup(id string) (*pending, error) {
 	}
 	m.pending[id] = p
 	return p, nil
+}
+
+// cachedPending builds the pending state of comment id from the cached
+// snapshot of pictureID, or returns nil when the picture is not cached (or
+// only as a large marker) or its snapshot does not hold the comment; the
+// store then decides.
+//
+// A cached snapshot is as current as the store before this batch: snapshots
+// come from the store (installed only when no Apply touched their shard
+// since the checkpoint they were read at) or from merges by earlier Applies,
+// and every Apply merges its changes into each cached picture it touches
+// (see updateIndex and cache.install). A snapshot lists only live comments,
+// so a comment found in it is live, under pictureID, at the entry's
+// version.
+func (m *Model) cachedPending(id, pictureID string) *pending {
+	s := m.cache.peek(pictureID)
+	if s == nil {
+		return nil
+	}
+	snap := s.snap.Load()
+	if snap.large {
+		return nil
+	}
+	e := snap.find(id)
+	if e == nil {
+		return nil
+	}
+	return &pending{inStore: true, rec: record{
+		PictureID: snap.id, Pos: e.pos, ID: e.c.ID, Author: e.c.Author, Text: e.c.Text,
+		CreatedAt: e.c.CreatedAt.UnixNano(), UpdatedAt: e.c.UpdatedAt.UnixNano(), Version: e.c.Version,
+	}}
 }
 
 // write commits the changed comments and the checkpoint in one batch:

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -383,4 +384,46 @@ func gatherValue(reg *prometheus.Registry, name string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%s not gathered", name)
+}
+
+// TestArgumentsNotRetained checks that a query does not keep its picture id
+// argument: callers pass strings aliasing buffers they reuse, so a picture
+// cached on a miss must own its id.
+func TestArgumentsNotRetained(t *testing.T) {
+	m := openModel(t, t.TempDir(), Options{})
+	l := newEventLog()
+	mustApply(t, m, l.create("pa", "c1", "alice", "one"), l.create("pb", "c2", "bob", "two"))
+	buf := []byte("pa")
+	alias := unsafe.String(&buf[0], len(buf))
+	for _, query := range []func(string) error{
+		func(p string) error { _, _, err := m.AppendList(nil, p, 10, ""); return err },
+		func(p string) error { _, _, err := m.AppendComment(nil, p, "c1"); return err },
+	} {
+		m.cache = newCache(m.cache.budget) // start with a miss
+		copy(buf, "pa")
+		if err := query(alias); err != nil {
+			t.Fatal(err)
+		}
+		copy(buf, "pb") // the caller reuses its buffer
+		got, _, err := m.AppendList(nil, "pa", 10, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `{"pictureId":"pa","comments":[{"id":"c1","pictureId":"pa",`
+		if len(got) < len(want) || string(got[:len(want)]) != want {
+			t.Fatalf("after the caller's buffer changed: %s", got)
+		}
+		var keys []string
+		for i := range m.cache.shards {
+			for k, sl := range m.cache.shards[i].m {
+				keys = append(keys, k)
+				if p := sl.snap.Load(); p.id != "pa" || (len(p.entries) > 0 && p.entries[0].c.PictureID != "pa") {
+					t.Errorf("cached snapshot reads as picture %q", p.id)
+				}
+			}
+		}
+		if !slices.Equal(keys, []string{"pa"}) {
+			t.Fatalf("cache keys %q, want [pa]", keys)
+		}
+	}
 }

@@ -338,6 +338,16 @@ func (c *cache) get(key string) *picture {
 	return p
 }
 
+// peek returns the slot of a cached picture, or nil, without counting a hit
+// or a miss or setting the reference bit: for Apply, not for queries.
+func (c *cache) peek(key string) *slot {
+	sh := c.shard(key)
+	sh.mu.RLock()
+	s := sh.m[key]
+	sh.mu.RUnlock()
+	return s
+}
+
 // install caches p, loaded from the store at checkpoint cp, unless the
 // picture is cached already or an Apply after cp changed the shard. It
 // returns the snapshot to answer from: the cached one if present, else p.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -15,7 +16,9 @@ import (
 // limit below 1 is an invalid_argument *comment.Error.
 //
 // On a cache hit it does not allocate when dst has room: the comments'
-// JSON is encoded when they are applied or loaded, not here.
+// JSON is encoded when they are applied or loaded, not here. It retains
+// neither dst nor its string arguments, which may alias the caller's
+// reusable buffers.
 func (m *Model) AppendList(dst []byte, pictureID string, limit int, cursor string) ([]byte, uint64, error) {
 	pos := m.pos.Load()
 	entries, hasNext, err := m.page(pictureID, limit, cursor)
@@ -80,7 +83,8 @@ func (m *Model) page(pictureID string, limit int, cursor string) ([]*entry, bool
 // AppendComment appends to dst the API's object for one comment and returns
 // the position the answer reflects at least. A comment that is unknown,
 // under another picture or deleted is a not_found *comment.Error. On a cache
-// hit it does not allocate when dst has room.
+// hit it does not allocate when dst has room. Like AppendList, it retains
+// none of its arguments.
 func (m *Model) AppendComment(dst []byte, pictureID, commentID string) ([]byte, uint64, error) {
 	pos := m.pos.Load()
 	e, err := m.find(pictureID, commentID)
@@ -134,7 +138,9 @@ func (m *Model) snapshot(pictureID string) (*picture, error) {
 	if p := m.cache.get(pictureID); p != nil {
 		return p, nil
 	}
-	p, cp, err := m.load(pictureID)
+	// The snapshot keeps its id (as the cache key and in every entry), and
+	// callers may pass a string that aliases a buffer they reuse: copy it.
+	p, cp, err := m.load(strings.Clone(pictureID))
 	if err != nil {
 		return nil, err
 	}
