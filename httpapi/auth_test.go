@@ -216,3 +216,81 @@ func TestHistory(t *testing.T) {
 	wantError(t, e.do(req{method: "GET", path: "/v1/pictures/p1/comments/c1/history"}), 401, comment.CodeUnauthenticated)
 	wantError(t, e.do(req{method: "GET", path: "/v1/pictures/p1/comments/c!/history", token: alice}), 400, comment.CodeInvalidArgument)
 }
+
+// TestVerifiedTokensRemembered checks the memory of verified tokens: a
+// remembered token is still refused once it expires, a token that differs
+// only in its signature is verified in full (and refused), and the memory
+// stays bounded.
+func TestVerifiedTokensRemembered(t *testing.T) {
+	v, err := NewVerifier(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// exp is whole seconds: a ttl of 1s expires within two seconds.
+	short, err := SignToken(testSecret, "alice", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user, err := v.Verify(short); err != nil || user != "alice" {
+		t.Fatalf("Verify(short) = %q, %v", user, err)
+	}
+	v.mu.RLock()
+	_, remembered := v.verified[short]
+	v.mu.RUnlock()
+	if !remembered {
+		t.Fatal("a verified token was not remembered")
+	}
+	if user, err := v.Verify(short); err != nil || user != "alice" {
+		t.Fatalf("Verify(short) again = %q, %v", user, err)
+	}
+
+	good := token(t, "bob")
+	if _, err := v.Verify(good); err != nil {
+		t.Fatal(err)
+	}
+	sig := good[strings.LastIndexByte(good, '.')+1:]
+	flipped := []byte(sig)
+	flipped[0] ^= 1
+	if flipped[0] == '.' || !strings.ContainsRune(base64URL, rune(flipped[0])) {
+		flipped[0] = 'A'
+	}
+	forged := good[:len(good)-len(sig)] + string(flipped)
+	if forged != good {
+		if user, err := v.Verify(forged); err == nil {
+			t.Errorf("a token with another signature was accepted as %q", user)
+		}
+	}
+
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, err := v.Verify(short)
+		if err != nil {
+			if code := comment.ErrorCode(err); code != comment.CodeUnauthenticated {
+				t.Fatalf("expired remembered token: code %q", code)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a remembered token was still accepted after its expiry")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	for i := range maxVerified + 10 {
+		tok, err := SignToken(testSecret, "u"+strings.Repeat("x", i%7)+string(rune('a'+i%26)), time.Duration(i+1)*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.mu.RLock()
+	n := len(v.verified)
+	v.mu.RUnlock()
+	if n > maxVerified {
+		t.Errorf("%d tokens remembered, bound %d", n, maxVerified)
+	}
+}
+
+const base64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

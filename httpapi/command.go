@@ -35,6 +35,16 @@ func decodeCommandBody(body []byte, allowID bool) (commandBody, error) {
 	if hasLoneSurrogate(body) {
 		return out, comment.Errorf(comment.CodeInvalidArgument, "request body escapes a lone UTF-16 surrogate, which is not valid UTF-8")
 	}
+	if in, ok := decodeCommandBodyFast(body, allowID); ok {
+		return in, nil
+	}
+	return decodeCommandBodyJSON(body, allowID)
+}
+
+// decodeCommandBodyJSON is decodeCommandBody's general decoder, for a body
+// that is valid UTF-8 and escapes no lone surrogate.
+func decodeCommandBodyJSON(body []byte, allowID bool) (commandBody, error) {
+	var out commandBody
 	dec := json.NewDecoder(bytes.NewReader(body))
 	bad := func(msg string) (commandBody, error) {
 		return commandBody{}, comment.Errorf(comment.CodeInvalidArgument, "%s", msg)
@@ -90,6 +100,138 @@ func decodeCommandBody(body []byte, allowID bool) (commandBody, error) {
 		return bad(`missing field "text"`)
 	}
 	return out, nil
+}
+
+// decodeCommandBodyFast decodes the ordinary command body (an object of
+// string members "text" and, when allowID, "id", each given once, their
+// strings without \u escapes) in one pass without allocating beyond the
+// strings. For anything else (null members, \u escapes, unknown members,
+// any error) it reports false and decodeCommandBody's general decoder
+// decides, and phrases the error. When it reports true, its result is the
+// general decoder's. body is valid UTF-8.
+func decodeCommandBodyFast(body []byte, allowID bool) (commandBody, bool) {
+	var out commandBody
+	i := skipSpace(body, 0)
+	if i == len(body) || body[i] != '{' {
+		return out, false
+	}
+	i = skipSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		i++
+	} else {
+		for {
+			var name, value string
+			var ok bool
+			if name, i, ok = fastString(body, i); !ok {
+				return out, false
+			}
+			if i = skipSpace(body, i); i == len(body) || body[i] != ':' {
+				return out, false
+			}
+			if value, i, ok = fastString(body, skipSpace(body, i+1)); !ok {
+				return out, false
+			}
+			switch {
+			case name == "text" && out.Text == nil:
+				out.Text = &value
+			case name == "id" && allowID && out.ID == nil:
+				out.ID = &value
+			default:
+				return out, false
+			}
+			if i = skipSpace(body, i); i == len(body) {
+				return out, false
+			}
+			if body[i] == '}' {
+				i++
+				break
+			}
+			if body[i] != ',' {
+				return out, false
+			}
+			i = skipSpace(body, i+1)
+		}
+	}
+	if skipSpace(body, i) != len(body) || out.Text == nil {
+		return out, false
+	}
+	return out, true
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// fastString decodes the JSON string at b[i:] and returns it (a fresh
+// copy) and the index after it. It reports false for anything but a string
+// whose escapes are all single-character ones (\uXXXX is left to the
+// general decoder) and that holds no raw control character.
+func fastString(b []byte, i int) (string, int, bool) {
+	if i == len(b) || b[i] != '"' {
+		return "", i, false
+	}
+	i++
+	start, escaped := i, false
+	for ; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			if !escaped {
+				return string(b[start:i]), i + 1, true
+			}
+			return unescapeSimple(b[start:i]), i + 1, true
+		case c == '\\':
+			if i+1 == len(b) || !isSimpleEscape(b[i+1]) {
+				return "", i, false
+			}
+			escaped = true
+			i++
+		case c < 0x20:
+			return "", i, false
+		}
+	}
+	return "", i, false
+}
+
+func isSimpleEscape(c byte) bool {
+	switch c {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return true
+	}
+	return false
+}
+
+// unescapeSimple decodes a string body whose escapes fastString checked.
+func unescapeSimple(b []byte) string {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		i++
+		switch b[i] {
+		case 'b':
+			c = '\b'
+		case 'f':
+			c = '\f'
+		case 'n':
+			c = '\n'
+		case 'r':
+			c = '\r'
+		case 't':
+			c = '\t'
+		default: // '"', '\\', '/'
+			c = b[i]
+		}
+		out = append(out, c)
+	}
+	return string(out)
 }
 
 // hasLoneSurrogate reports whether a JSON text escapes a UTF-16 surrogate
@@ -221,6 +363,24 @@ func parseIDs(rawPicture, rawComment []byte) (picture, commentID string, err err
 		return picture, "", nil
 	}
 	commentID, ok = pathParam(rawComment)
+	if !ok || comment.ValidateID(commentID) != nil {
+		return "", "", comment.Errorf(comment.CodeInvalidArgument, "bad commentId: 1-128 characters of [A-Za-z0-9_-]")
+	}
+	return picture, commentID, nil
+}
+
+// queryIDs is parseIDs for the queries: an identifier without escapes is
+// returned as a string aliasing the request instead of a copy, so it must
+// not outlive the request. Queries does not retain its arguments.
+func queryIDs(rawPicture, rawComment []byte) (picture, commentID string, err error) {
+	picture, ok := queryParam(rawPicture)
+	if !ok || comment.ValidateID(picture) != nil {
+		return "", "", comment.Errorf(comment.CodeInvalidArgument, "bad pictureId: 1-128 characters of [A-Za-z0-9_-]")
+	}
+	if rawComment == nil {
+		return picture, "", nil
+	}
+	commentID, ok = queryParam(rawComment)
 	if !ok || comment.ValidateID(commentID) != nil {
 		return "", "", comment.Errorf(comment.CodeInvalidArgument, "bad commentId: 1-128 characters of [A-Za-z0-9_-]")
 	}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -282,4 +284,45 @@ func FuzzJSONString(f *testing.F) {
 			t.Fatalf("%q encodes to %q, decoding to %q; want %q", s, out, got, want)
 		}
 	})
+}
+
+// FuzzCommandBody checks that the fast command-body decoder, whenever it
+// answers, answers exactly what the general decoder does.
+func FuzzCommandBody(f *testing.F) {
+	for _, s := range []string{
+		`{"text":"hi"}`, ` { "text" : "hi" , "id" : "c1" } `, `{"id":"c1","text":"a\"b\\c\/d\n\t\r\b\f"}`,
+		`{"text":"x","text":"y"}`, `{"text":null}`, `{"text":"\u00e9"}`, `{"Text":"x"}`, `{}`, `{"text":"x"}x`,
+		`{"text":"x",}`, `{"text":"x"`, `{"text":1}`, "{\"text\":\"a\x01\"}", `{"text":"héllo ✓"}`, `[]`, ``,
+		`{"text":"\q"}`, `{"id":"c1"}`, "\t{\"text\":\"x\"}\r\n",
+	} {
+		f.Add([]byte(s), true)
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, allowID bool) {
+		got, err := decodeCommandBody(body, allowID)
+		fast, ok := decodeCommandBodyFast(body, allowID)
+		if !ok || !utf8.Valid(body) || hasLoneSurrogate(body) {
+			return
+		}
+		want, wantErr := decodeCommandBodyJSON(body, allowID)
+		if err != nil || wantErr != nil {
+			t.Fatalf("%q: fast decoder accepted, general decoder says %v", body, wantErr)
+		}
+		for _, r := range []commandBody{got, fast} {
+			if !sameStringPtr(r.Text, want.Text) || !sameStringPtr(r.ID, want.ID) {
+				t.Fatalf("%q: fast decoder gave text %v id %v, want %v %v", body, deref(r.Text), deref(r.ID), deref(want.Text), deref(want.ID))
+			}
+		}
+	})
+}
+
+func sameStringPtr(a, b *string) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return strconv.Quote(*p)
 }

@@ -16,7 +16,12 @@ import (
 // handle is the single entry point. It routes, applies the checks every
 // route shares in the contract's order, dispatches, and records metrics.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+	// fasthttp has just read the clock for this request: reuse its reading
+	// (one clock read less per request, which shows on the query path).
+	start := ctx.Time()
+	if start.IsZero() {
+		start = time.Now()
+	}
 	path := ctx.URI().PathOriginal()
 	r, rawPicture, rawComment := matchRoute(path)
 	meth := parseMethod(ctx.Method())
@@ -138,7 +143,8 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return s.verify.Verify(tok)
+	// The token aliases the request: the verifier copies it if it keeps it.
+	return s.verify.verifyBytes(unsafeString(tok), "")
 }
 
 // checkDeclaredSize rejects a request whose body is too large, for routes

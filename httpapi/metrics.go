@@ -44,7 +44,7 @@ func newMetrics(reg prometheus.Registerer, openConns func() float64) (*metrics, 
 		}, []string{"route", "method", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "commentd_http_request_duration_seconds",
-			Help:    "Time from routing a request to writing its response, by route template and method.",
+			Help:    "Time from reading a request's headers to handing its response to the server, by route template and method.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"route", "method"}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{

@@ -31,12 +31,54 @@ func badParam(name, want string) error {
 	return comment.Errorf(comment.CodeInvalidArgument, "query parameter %s must be %s", name, want)
 }
 
+// queryArgs holds the query parameters the API reads, found in one pass over
+// the query string (the hot path would otherwise scan it twice per
+// parameter). The values alias the request and are valid only during it.
+type queryArgs struct {
+	limit, after, minPosition, wait []byte
+	has                             uint8 // argLimit | argAfter | ...
+}
+
+// The bits of queryArgs.has.
+const (
+	argLimit uint8 = 1 << iota
+	argAfter
+	argMinPosition
+	argWait
+)
+
+// scanArgs collects the parameters the API reads, each at its first
+// occurrence.
+func scanArgs(args *fasthttp.Args) queryArgs {
+	var q queryArgs
+	for k, v := range args.All() {
+		var bit uint8
+		var dst *[]byte
+		switch string(k) {
+		case "limit":
+			bit, dst = argLimit, &q.limit
+		case "after":
+			bit, dst = argAfter, &q.after
+		case "minPosition":
+			bit, dst = argMinPosition, &q.minPosition
+		case "wait":
+			bit, dst = argWait, &q.wait
+		default:
+			continue
+		}
+		if q.has&bit == 0 {
+			q.has |= bit
+			*dst = v
+		}
+	}
+	return q
+}
+
 // intParam parses an integer parameter within [lo, hi], def when absent.
-func intParam(args *fasthttp.Args, name string, def, lo, hi int) (int, error) {
-	if !args.Has(name) {
+func intParam(v []byte, present bool, name string, def, lo, hi int) (int, error) {
+	if !present {
 		return def, nil
 	}
-	v := args.Peek(name)
 	n, err := strconv.Atoi(string(v))
 	if err != nil || v[0] < '0' || v[0] > '9' || n < lo || n > hi {
 		return 0, badParam(name, "an integer from "+strconv.Itoa(lo)+" to "+strconv.Itoa(hi))
@@ -45,11 +87,11 @@ func intParam(args *fasthttp.Args, name string, def, lo, hi int) (int, error) {
 }
 
 // uintParam parses a position parameter, 0 when absent.
-func uintParam(args *fasthttp.Args, name string) (uint64, error) {
-	if !args.Has(name) {
+func uintParam(v []byte, present bool, name string) (uint64, error) {
+	if !present {
 		return 0, nil
 	}
-	n, err := strconv.ParseUint(string(args.Peek(name)), 10, 64)
+	n, err := strconv.ParseUint(string(v), 10, 64)
 	if err != nil {
 		return 0, badParam(name, "a non-negative integer")
 	}
@@ -57,11 +99,11 @@ func uintParam(args *fasthttp.Args, name string) (uint64, error) {
 }
 
 // waitParam parses a Go duration within [0, hi], def when absent.
-func waitParam(args *fasthttp.Args, def, hi time.Duration) (time.Duration, error) {
-	if !args.Has("wait") {
+func waitParam(v []byte, present bool, def, hi time.Duration) (time.Duration, error) {
+	if !present {
 		return def, nil
 	}
-	d, err := time.ParseDuration(string(args.Peek("wait")))
+	d, err := time.ParseDuration(string(v))
 	if err != nil || d < 0 || d > hi {
 		return 0, badParam("wait", "a duration (such as 500ms) from 0 to "+hi.String())
 	}
@@ -88,13 +130,13 @@ type readParams struct {
 	wait        time.Duration
 }
 
-func parseReadParams(args *fasthttp.Args) (readParams, error) {
+func parseReadParams(q *queryArgs) (readParams, error) {
 	var p readParams
 	var err error
-	if p.minPosition, err = uintParam(args, "minPosition"); err != nil {
+	if p.minPosition, err = uintParam(q.minPosition, q.has&argMinPosition != 0, "minPosition"); err != nil {
 		return p, err
 	}
-	p.wait, err = waitParam(args, defaultQueryWait, maxQueryWait)
+	p.wait, err = waitParam(q.wait, q.has&argWait != 0, defaultQueryWait, maxQueryWait)
 	return p, err
 }
 
@@ -126,31 +168,31 @@ func setReadPosition(ctx *fasthttp.RequestCtx, pos uint64) {
 }
 
 // The two read-model queries are the hot path: they append the read model's
-// pre-encoded JSON straight into a pooled buffer and copy it to the response,
-// with no JSON encoding and no per-request allocation beyond the identifier
-// strings the read model is called with.
+// pre-encoded JSON straight into a pooled buffer and swap it into the
+// response, with no JSON encoding and no per-request allocation: the
+// identifiers and the cursor are passed to the read model as strings that
+// alias the request (see queryIDs), which Queries promises not to retain.
 
 func (s *Server) listComments(ctx *fasthttp.RequestCtx, rawPicture []byte) {
 	if _, err := s.queryPrelude(ctx, false); err != nil {
 		s.writeError(ctx, err)
 		return
 	}
-	picture, _, err := parseIDs(rawPicture, nil)
+	picture, _, err := queryIDs(rawPicture, nil)
 	if err != nil {
 		s.writeError(ctx, err)
 		return
 	}
-	args := ctx.QueryArgs()
-	limit, err := intParam(args, "limit", defaultListLimit, 1, maxListLimit)
+	q := scanArgs(ctx.QueryArgs())
+	limit, err := intParam(q.limit, q.has&argLimit != 0, "limit", defaultListLimit, 1, maxListLimit)
 	if err != nil {
 		s.writeError(ctx, err)
 		return
 	}
-	var cursor string
-	if c := args.Peek("after"); len(c) > 0 {
-		cursor = string(c)
-	}
-	p, err := parseReadParams(args)
+	// The cursor aliases the request, like picture: Queries does not
+	// retain its arguments.
+	cursor := unsafeString(q.after)
+	p, err := parseReadParams(&q)
 	if err != nil {
 		s.writeError(ctx, err)
 		return
@@ -170,12 +212,13 @@ func (s *Server) getComment(ctx *fasthttp.RequestCtx, rawPicture, rawComment []b
 		s.writeError(ctx, err)
 		return
 	}
-	picture, id, err := parseIDs(rawPicture, rawComment)
+	picture, id, err := queryIDs(rawPicture, rawComment)
 	if err != nil {
 		s.writeError(ctx, err)
 		return
 	}
-	p, err := parseReadParams(ctx.QueryArgs())
+	q := scanArgs(ctx.QueryArgs())
+	p, err := parseReadParams(&q)
 	if err != nil {
 		s.writeError(ctx, err)
 		return
@@ -248,18 +291,18 @@ func (s *Server) feed(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, err)
 		return
 	}
-	args := ctx.QueryArgs()
-	after, err := uintParam(args, "after")
+	q := scanArgs(ctx.QueryArgs())
+	after, err := uintParam(q.after, q.has&argAfter != 0, "after")
 	if err != nil {
 		s.writeError(ctx, err)
 		return
 	}
-	limit, err := intParam(args, "limit", defaultFeedLimit, 1, maxFeedLimit)
+	limit, err := intParam(q.limit, q.has&argLimit != 0, "limit", defaultFeedLimit, 1, maxFeedLimit)
 	if err != nil {
 		s.writeError(ctx, err)
 		return
 	}
-	wait, err := waitParam(args, 0, maxFeedWait)
+	wait, err := waitParam(q.wait, q.has&argWait != 0, 0, maxFeedWait)
 	if err != nil {
 		s.writeError(ctx, err)
 		return

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"net/url"
+	"unsafe"
 )
 
 // The router is hand-written: the API has seven path shapes with at most two
@@ -154,4 +155,22 @@ func pathParam(seg []byte) (string, bool) {
 	}
 	s, err := url.PathUnescape(string(seg))
 	return s, err == nil
+}
+
+// queryParam is pathParam without the copy when there is nothing to decode:
+// the string aliases seg and is valid only while seg is.
+func queryParam(seg []byte) (string, bool) {
+	if bytes.IndexByte(seg, '%') < 0 {
+		return unsafeString(seg), true
+	}
+	return pathParam(seg)
+}
+
+// unsafeString returns a string sharing b's bytes, "" for an empty b. The
+// caller must not let it outlive b or let b change while it is in use.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }

@@ -102,6 +102,11 @@ type Config struct {
 	MaxConns int
 	// ReadBufferSize bounds the request line and headers; 0: 16 KiB.
 	ReadBufferSize int
+	// WriteBufferSize is the size of a connection's response buffer; 0:
+	// 16 KiB. A response (headers and body) that fits is sent with one
+	// write: a page of 50 comments of ordinary length does, where a 4 KiB
+	// buffer would take two writes and so two system calls.
+	WriteBufferSize int
 }
 
 // MaxBodySize is the largest request body accepted; larger ones get 413.
@@ -123,6 +128,12 @@ type Server struct {
 	conns    atomic.Int64 // open connections
 	// lingering counts connections being closed gracefully.
 	lingering atomic.Int64
+
+	// fresh holds the open connections that have not yet received a byte
+	// (see countedConn.claim); Shutdown closes them at once. Guarded by
+	// freshMu, which also orders registration against Shutdown.
+	freshMu sync.Mutex
+	fresh   map[*countedConn]struct{}
 
 	// waitCtx is the parent of every wait (minPosition, long poll); it is
 	// cancelled by Shutdown so that waits end instead of holding it up.
@@ -163,8 +174,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ReadBufferSize <= 0 {
 		cfg.ReadBufferSize = 16 << 10
 	}
+	if cfg.WriteBufferSize <= 0 {
+		cfg.WriteBufferSize = 16 << 10
+	}
 
-	s := &Server{cfg: cfg, log: cfg.Logger, verify: verify}
+	s := &Server{cfg: cfg, log: cfg.Logger, verify: verify, fresh: make(map[*countedConn]struct{})}
 	s.waitCtx, s.cancelWait = context.WithCancel(context.Background())
 	s.metrics, err = newMetrics(cfg.Registerer, func() float64 { return float64(s.conns.Load()) })
 	if err != nil {
@@ -183,6 +197,7 @@ func New(cfg Config) (*Server, error) {
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
 		ReadBufferSize:        cfg.ReadBufferSize,
+		WriteBufferSize:       cfg.WriteBufferSize,
 		NoDefaultServerHeader: true,
 		NoDefaultDate:         false,
 		CloseOnShutdown:       true,
@@ -218,12 +233,63 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections, ends waiting queries and long polls
-// (they answer 503 not_ready), lets in-flight commands finish, and returns
-// once every connection is closed or ctx is done.
+// (they answer 503 not_ready), lets in-flight requests finish, closes idle
+// connections at once, and returns once every connection is closed or ctx
+// is done.
+//
+// Idle connections are of two kinds. A keep-alive connection between
+// requests is closed by fasthttp's own shutdown sweep as soon as it is idle.
+// A connection that has not sent a byte yet is one fasthttp treats as busy
+// for its first five seconds (like net/http), which would hold Shutdown up
+// that long: Shutdown closes those itself, claiming each one first so that a
+// request whose first bytes arrive at the same moment is dropped whole
+// rather than served on a closed connection (see countedConn.claim).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
 	s.cancelWait()
+	s.closeFresh()
 	return s.srv.ShutdownWithContext(ctx)
+}
+
+// closeFresh claims and closes every connection that has not received a
+// byte. Connections accepted from now on are closed at once (see track).
+func (s *Server) closeFresh() {
+	s.freshMu.Lock()
+	var closing []*countedConn
+	for c := range s.fresh {
+		if c.state.CompareAndSwap(connFresh, connClaimed) {
+			closing = append(closing, c)
+		}
+		delete(s.fresh, c)
+	}
+	s.freshMu.Unlock()
+	for _, c := range closing {
+		_ = c.Close()
+	}
+}
+
+// track registers a newly accepted connection as fresh. It reports false,
+// having closed c, when Shutdown has begun.
+func (s *Server) track(c *countedConn) bool {
+	s.freshMu.Lock()
+	stopping := s.stopping.Load()
+	if !stopping {
+		s.fresh[c] = struct{}{}
+	}
+	s.freshMu.Unlock()
+	if stopping {
+		c.state.Store(connClaimed)
+		_ = c.Close()
+		return false
+	}
+	return true
+}
+
+// untrack forgets c (it received its first byte, or closed).
+func (s *Server) untrack(c *countedConn) {
+	s.freshMu.Lock()
+	delete(s.fresh, c)
+	s.freshMu.Unlock()
 }
 
 // handleParseError answers requests fasthttp could not read or parse, in the
@@ -298,7 +364,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			l.s.lingerClose(c)
 			continue
 		}
-		return &countedConn{Conn: c, s: l.s}, nil
+		cc := &countedConn{Conn: c, s: l.s}
+		if !l.s.track(cc) {
+			continue
+		}
+		return cc, nil
 	}
 }
 
@@ -308,11 +378,50 @@ func (l *limitListener) Accept() (net.Conn, error) {
 // write side is shut first and what the client still sends is read and
 // discarded for a short while, so that a client busy uploading a body the
 // server refused sees the answer instead of a connection reset.
+//
+// It also tells a connection that has not yet received a byte from one that
+// has, for Shutdown: state moves from connFresh to connUsed on the first
+// read that returns data, or to connClaimed when Shutdown takes the fresh
+// connection to close it; the first move wins. A read whose data arrives
+// after the claim reports the connection closed, so a request racing
+// Shutdown is dropped whole, never half-served.
 type countedConn struct {
 	net.Conn
 	s      *Server
 	once   sync.Once
 	linger atomic.Bool
+	state  atomic.Int32
+}
+
+// The states of countedConn.state.
+const (
+	connFresh   int32 = iota // no byte received yet
+	connUsed                 // a request has started on it
+	connClaimed              // Shutdown is closing it
+)
+
+// Read claims a fresh connection on its first data.
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.state.Load() != connUsed {
+		return c.claim(n, err)
+	}
+	return n, err
+}
+
+// claim is Read's slow path, taken until the connection is used.
+func (c *countedConn) claim(n int, err error) (int, error) {
+	if n == 0 {
+		if c.state.Load() == connClaimed {
+			return 0, net.ErrClosed
+		}
+		return n, err
+	}
+	if !c.state.CompareAndSwap(connFresh, connUsed) && c.state.Load() == connClaimed {
+		return 0, net.ErrClosed
+	}
+	c.s.untrack(c)
+	return n, err
 }
 
 // Bounds of lingering closes.
@@ -325,6 +434,9 @@ const (
 func (c *countedConn) Close() error {
 	err := net.ErrClosed
 	c.once.Do(func() {
+		if c.state.Load() == connFresh {
+			c.s.untrack(c)
+		}
 		c.s.conns.Add(-1)
 		if c.linger.Load() {
 			c.s.lingerClose(c.Conn)

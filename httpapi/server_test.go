@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -294,4 +295,72 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestShutdownClosesIdleConnections checks that Shutdown closes at once a
+// connection that never sent a byte and a keep-alive connection between
+// requests, while a command in flight still answers, and that it then
+// returns without waiting for its deadline. fasthttp alone treats a
+// connection that has sent nothing as busy for its first five seconds, so
+// the raw connection's 3 s read deadline fails this test without the
+// server's own sweep.
+func TestShutdownClosesIdleConnections(t *testing.T) {
+	e := startEnv(t, nil)
+	addr := strings.TrimPrefix(e.base, "http://")
+
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	keepAlive, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keepAlive.Close()
+	_, _ = io.WriteString(keepAlive, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	kr := bufio.NewReader(keepAlive)
+	res, err := http.ReadResponse(kr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+
+	block, entered := make(chan struct{}), make(chan struct{}, 1)
+	e.bus.mu.Lock()
+	e.bus.block, e.bus.entered = block, entered
+	e.bus.mu.Unlock()
+	created := e.async(e.createReq("alice", "p1", "c1", "x"))
+	<-entered
+
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- e.srv.Shutdown(ctx)
+	}()
+
+	// Both idle connections are closed while the command is still held.
+	for _, idle := range []struct {
+		name string
+		c    net.Conn
+		r    io.Reader
+	}{{"silent", silent, silent}, {"keep-alive", keepAlive, kr}} {
+		_ = idle.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if n, err := idle.r.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("%s connection: read %d bytes, %v; want it closed by Shutdown", idle.name, n, err)
+		}
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) with a command in flight", err)
+	default:
+	}
+
+	close(block)
+	wantStatus(t, <-created, 201)
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v, want nil before its deadline", err)
+	}
 }
