@@ -14,6 +14,11 @@
 //   - An append is acknowledged only after the batch holding it was committed
 //     with a synced WAL, so an acknowledged append survives a crash. An append
 //     that was not acknowledged may or may not be there, never partly.
+//   - Enqueue order is position order: of two appends that succeed, the one
+//     enqueued first (AppendAsync returned before the other's was called)
+//     has the lower positions. The queue is a FIFO channel drained by one
+//     writer, which assigns positions in queue order, batch after batch; a
+//     failed or cancelled append takes no position and reorders nothing.
 //   - Commit times (Unix ns) never decrease in position order.
 //   - Readers see only durable records: ReadAll, ScanAll, ReadStream and
 //     LastPosition never expose a position beyond the last synced batch.
@@ -24,7 +29,7 @@
 // # Group commit
 //
 // Append enqueues a request on a bounded queue (ErrOverloaded when full) and
-// waits. One writer goroutine drains every pending request (up to a cap of
+// waits; AppendAsync and Pending.Wait are its two halves. One writer goroutine drains every pending request (up to a cap of
 // records and bytes), checks expected versions against the stream heads (a
 // bounded in-memory cache, updated by the appends earlier in the same batch
 // and in batches still being synced; a miss reads the stream's last index

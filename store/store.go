@@ -282,42 +282,113 @@ func (s *Store) LastPosition() uint64 { return s.last.Load() }
 // written (they then never will be). Once the writer has taken the append
 // into a batch, Append waits for that batch's outcome whatever ctx does.
 // The data slices are read until Append returns; they are not retained.
+//
+// Append is AppendAsync followed by Wait.
 func (s *Store) Append(ctx context.Context, stream string, expectedVersion uint64, data ...[]byte) (AppendResult, error) {
+	p, err := s.AppendAsync(ctx, stream, expectedVersion, data...)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return p.Wait()
+}
+
+// Pending is an append handed to the writer by AppendAsync whose outcome is
+// not known yet. Exactly one of Wait, or Result after a value was received
+// from Ready, must be called, once; the Pending must not be used after.
+type Pending request
+
+// AppendAsync is the first half of Append: it checks the arguments and
+// hands the append to the writer's queue without waiting for it. The
+// append's outcome, the same as Append's, comes from Wait on the returned
+// Pending. An error (an invalid stream or no data, ctx already ended,
+// ErrFailed, ErrClosed, ErrOverloaded) means the append was not queued and
+// there is nothing to wait for.
+//
+// Enqueue order is position order: if AppendAsync for an append a returned
+// before AppendAsync for an append b was called, and both succeed, every
+// position of a is lower than every position of b. (The queue is a FIFO
+// channel with a single consumer, the writer, which takes requests into
+// batches in queue order, assigns positions within a batch in that order,
+// and builds batches one after another; an append that fails takes no
+// position and does not reorder the others.) A caller that serialises its
+// calls to AppendAsync, for instance under a mutex, thus decides the order
+// of the positions before any of the appends is durable.
+//
+// The data slices are read until Wait returns; they are not retained.
+func (s *Store) AppendAsync(ctx context.Context, stream string, expectedVersion uint64, data ...[]byte) (*Pending, error) {
 	var start time.Time
 	if s.met != nil {
 		start = time.Now()
 	}
-	res, err := s.append(ctx, stream, expectedVersion, data)
+	r, err := s.enqueueAppend(ctx, stream, expectedVersion, data)
+	if err != nil {
+		if s.met != nil {
+			s.met.observeAppend(start, err)
+		}
+		return nil, err
+	}
+	r.start = start
+	return (*Pending)(r), nil
+}
+
+// Wait waits for the outcome of the append: it returns once the records are
+// durable, or with an error as Append does. While the append is still
+// queued, the end of the context given to AppendAsync cancels it.
+func (p *Pending) Wait() (AppendResult, error) {
+	r := (*request)(p)
+	s, start := r.s, r.start
+	res, err := s.await(r.ctx, r)
 	if s.met != nil {
 		s.met.observeAppend(start, err)
 	}
 	return res, err
 }
 
-func (s *Store) append(ctx context.Context, stream string, expectedVersion uint64, data [][]byte) (AppendResult, error) {
+// Ready returns a channel that receives one value once the outcome of the
+// append is known. A caller that received it must call Result, not Wait,
+// to get the outcome. Unlike Wait, Ready does not watch the context given
+// to AppendAsync: a caller that stops waiting on Ready calls Wait to settle
+// the append.
+func (p *Pending) Ready() <-chan struct{} { return p.done }
+
+// Result returns the outcome of the append once a value was received from
+// Ready. Like Wait, it releases the Pending.
+func (p *Pending) Result() (AppendResult, error) {
+	r := (*request)(p)
+	s, start := r.s, r.start
+	res, err := r.res, r.err
+	putRequest(r)
+	if s.met != nil {
+		s.met.observeAppend(start, err)
+	}
+	return res, err
+}
+
+func (s *Store) enqueueAppend(ctx context.Context, stream string, expectedVersion uint64, data [][]byte) (*request, error) {
 	if err := validStream(stream); err != nil {
-		return AppendResult{}, err
+		return nil, err
 	}
 	if len(data) == 0 {
-		return AppendResult{}, errors.New("store: append of no records")
+		return nil, errors.New("store: append of no records")
 	}
 	if err := ctx.Err(); err != nil {
-		return AppendResult{}, err
+		return nil, err
 	}
 	if err := s.Err(); err != nil {
-		return AppendResult{}, err
+		return nil, err
 	}
 	r := getRequest()
 	r.kind = kindAppend
+	r.s = s
 	r.ctx = ctx
 	r.stream = stream
 	r.version = expectedVersion
 	r.data = data
 	if err := s.enqueue(r); err != nil {
 		putRequest(r)
-		return AppendResult{}, err
+		return nil, err
 	}
-	return s.await(ctx, r)
+	return r, nil
 }
 
 // enqueue hands r to the writer without blocking.

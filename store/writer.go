@@ -33,6 +33,8 @@ const (
 type request struct {
 	state   atomic.Uint32
 	kind    requestKind
+	s       *Store    // append: the store whose await answers it
+	start   time.Time // append: when AppendAsync was called (metrics only)
 	ctx     context.Context
 	stream  string
 	version uint64   // expected version (append) or snapshot version
@@ -52,7 +54,8 @@ func getRequest() *request {
 }
 
 func putRequest(r *request) {
-	r.ctx, r.stream, r.data, r.snap = nil, "", nil, nil
+	r.s, r.ctx, r.stream, r.data, r.snap = nil, nil, "", nil, nil
+	r.start = time.Time{}
 	r.res, r.err = AppendResult{}, nil
 	requestPool.Put(r)
 }
