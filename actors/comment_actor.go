@@ -22,7 +22,8 @@ type commentActor struct {
 	id       string
 	state    comment.State
 	loaded   bool
-	snapshot uint64 // version of the newest snapshot known to exist
+	snapshot uint64    // version of the newest snapshot known to exist
+	inf      *inflight // reused for every append
 }
 
 // Receive implements actor.Actor.
@@ -38,97 +39,176 @@ func (a *commentActor) Receive(ctx actor.Context) {
 		}
 		a.id = self
 	case *request:
-		a.handle(m)
+		a.handle(ctx, m)
 	}
 }
 
-// handle answers one request, exactly once, whatever happens.
-func (a *commentActor) handle(r *request) {
+// handle answers one request, exactly once, whatever happens, and then
+// tells the shard that the request is no longer in progress (and, if the
+// shard is over its bound, that it may evict again).
+//
+// A command that appends is answered in two steps, to keep the actor off
+// the caller's critical path: the actor decides, enqueues the append
+// (store.AppendAsync) and hands the caller an inflight; the caller waits
+// for the store's verdict itself (it is woken by the store directly), hands
+// the outcome back through the inflight and answers. Meanwhile the actor
+// waits for that outcome and only then advances its state (or reloads it)
+// and takes its next message, so commands to one comment stay serialised
+// and the state only ever holds committed events. A caller that gives up
+// (deadline) hands the inflight back unsettled; the actor then waits for
+// the store itself.
+func (a *commentActor) handle(ctx actor.Context, r *request) {
+	busy, over := r.busy, r.over
+	defer func() {
+		if busy.Add(-1) == 0 && over.Load() {
+			ctx.Send(ctx.Parent(), evictTick{})
+		}
+	}()
+	answered := false
 	defer func() {
 		if p := recover(); p != nil {
 			a.sys.log.Error("actors: panic in comment actor", "id", a.id, "panic", p, "stack", string(debug.Stack()))
-			r.finish(comment.Result{}, comment.Errorf(comment.CodeInternal, "internal error"))
+			if !answered {
+				r.finish(comment.Result{}, comment.Errorf(comment.CodeInternal, "internal error"))
+			}
 			a.loaded = false
 			if err := a.load(); err != nil {
 				a.sys.log.Error("actors: reload after panic", "id", a.id, "err", err)
 			}
 		}
 	}()
-	if r.ctx.Err() != nil {
+	if r.expired() {
+		answered = true
 		r.finish(comment.Result{}, errTimedOut)
 		return
 	}
 	if !a.loaded {
-		if r.fresh {
-			a.state, a.loaded = comment.State{}, true
-		} else if err := a.load(); err != nil {
+		if err := a.load(); err != nil {
 			a.sys.log.Error("actors: load comment", "id", a.id, "err", err)
+			answered = true
 			r.finish(comment.Result{}, storeError(err))
 			return
 		}
 	}
-	res, err := a.execute(r)
-	r.finish(res, err)
-	if err == nil && a.state.Version-a.snapshot >= uint64(a.sys.cfg.SnapshotEvery) {
+	if h := a.sys.hooks.beforeDecide; h != nil {
+		h(r.cmd)
+	}
+	events, err := comment.Decide(a.state, r.cmd)
+	if err != nil || len(events) == 0 {
+		var res comment.Result
+		if err == nil {
+			res = comment.Unchanged(a.state, r.cmd)
+		}
+		answered = true
+		r.finish(res, err)
+		return
+	}
+	buf := getBuffer()
+	defer putBuffer(buf) // after the append's outcome is known
+	payloads := make([][]byte, len(events))
+	for i, e := range events {
+		if i == 0 {
+			*buf = comment.AppendEvent((*buf)[:0], e)
+			payloads[i] = *buf
+		} else {
+			payloads[i] = comment.AppendEvent(nil, e)
+		}
+	}
+	if h := a.sys.hooks.beforeAppend; h != nil {
+		h(r.ctx, a.id)
+	}
+	// The caller's context, not one derived per command: the store cancels
+	// the append if it ends while the append is still queued.
+	p, err := a.sys.cfg.Store.AppendAsync(r.ctx, a.id, a.state.Version, payloads...)
+	if err != nil {
+		// Not queued: nothing was written and the state stands.
+		answered = true
+		r.finish(comment.Result{}, storeError(err))
+		return
+	}
+	if a.inf == nil {
+		a.inf = &inflight{settled: make(chan outcome, 1)}
+	}
+	inf := a.inf
+	_, isCreate := r.cmd.(comment.Create)
+	last := events[len(events)-1]
+	*inf = inflight{
+		p: p, shard: r.shard, settled: inf.settled,
+		pictureID: last.PictureID, id: a.id, n: uint64(len(events)), created: isCreate,
+	}
+	answered = true
+	var o outcome
+	if r.hand(inf) {
+		// r may be recycled from here on.
+		if o = <-inf.settled; o.abandoned {
+			o.res, o.err = p.Wait()
+			a.sys.release(inf.shard)
+		}
+	} else {
+		// The caller gave up before the hand-over: settle alone.
+		o.res, o.err = p.Wait()
+		a.sys.release(r.shard)
+	}
+	inf.p = nil
+	a.settle(events, o)
+}
+
+// settle advances the state by the committed events, or reloads it from the
+// store when the append failed.
+func (a *commentActor) settle(events []comment.Event, o outcome) {
+	if o.err != nil {
+		if errors.Is(o.err, store.ErrVersionConflict) {
+			a.sys.log.Warn("actors: version conflict on a single-writer stream", "id", a.id)
+		}
+		a.loaded = false
+		if err := a.load(); err != nil {
+			a.sys.log.Error("actors: reload after failed append", "id", a.id, "err", err)
+		}
+		return
+	}
+	at := time.Unix(0, o.res.Time).UTC()
+	for i, e := range events {
+		e.Version = o.res.FirstVersion + uint64(i)
+		e.Position = o.res.FirstPosition + uint64(i)
+		e.At = at
+		a.state = comment.Evolve(a.state, e)
+	}
+	if a.state.Version-a.snapshot >= uint64(a.sys.cfg.SnapshotEvery) {
 		a.saveSnapshot()
 	}
 }
 
-// execute decides, appends and evolves. A version conflict cannot happen
-// with one writer per stream unless an earlier append's outcome was unknown
-// to this actor (e.g. its context ended while the store still committed it);
-// the state is then reloaded and the command decided once more.
-func (a *commentActor) execute(r *request) (comment.Result, error) {
-	if h := a.sys.hooks.beforeDecide; h != nil {
-		h(r.cmd)
-	}
-	_, isCreate := r.cmd.(comment.Create)
-	for attempt := 0; ; attempt++ {
-		events, err := comment.Decide(a.state, r.cmd)
-		if err != nil {
-			return comment.Result{}, err
-		}
-		if len(events) == 0 {
-			return comment.Unchanged(a.state, r.cmd), nil
-		}
-		payloads := make([][]byte, len(events))
-		for i, e := range events {
-			payloads[i] = comment.AppendEvent(nil, e)
-		}
-		if h := a.sys.hooks.beforeAppend; h != nil {
-			h(r.ctx, a.id)
-		}
-		ar, err := a.sys.cfg.Store.Append(r.ctx, a.id, a.state.Version, payloads...)
-		if err == nil {
-			at := time.Unix(0, ar.Time).UTC()
-			for i, e := range events {
-				e.Version = ar.FirstVersion + uint64(i)
-				e.Position = ar.FirstPosition + uint64(i)
-				e.At = at
-				a.state = comment.Evolve(a.state, e)
-			}
-			return comment.Result{
-				PictureID: a.state.PictureID,
-				ID:        a.id,
-				Version:   a.state.Version,
-				Position:  a.state.LastPosition,
-				Created:   isCreate,
-			}, nil
-		}
-		// The append failed, or its outcome is unknown: never advance on
-		// it; take the state from the store.
-		a.loaded = false
-		if lerr := a.load(); lerr != nil {
-			a.sys.log.Error("actors: reload after failed append", "id", a.id, "err", lerr)
-		}
-		if errors.Is(err, store.ErrVersionConflict) {
-			a.sys.log.Warn("actors: version conflict on a single-writer stream", "id", a.id, "attempt", attempt)
-			if attempt == 0 && a.loaded {
-				continue
-			}
-			return comment.Result{}, comment.Errorf(comment.CodeConflict, "concurrent modification; retry")
-		}
-		return comment.Result{}, storeError(err)
+// inflight is a command whose append is enqueued in the store, handed by
+// its comment actor to the caller (see commentActor.handle). The caller
+// sends exactly one outcome on settled. Each actor reuses one.
+type inflight struct {
+	p       *store.Pending
+	shard   *shardRef
+	settled chan outcome // capacity 1
+
+	// The answer, but for the committed version and position.
+	pictureID string
+	id        string
+	n         uint64 // events appended
+	created   bool
+}
+
+// outcome is what the caller learnt of an inflight's append, or that it
+// gave up before it knew (abandoned).
+type outcome struct {
+	res       store.AppendResult
+	err       error
+	abandoned bool
+}
+
+// result is the answer to an inflight whose append succeeded.
+func (inf *inflight) result(ar store.AppendResult) comment.Result {
+	return comment.Result{
+		PictureID: inf.pictureID,
+		ID:        inf.id,
+		Version:   ar.FirstVersion + inf.n - 1,
+		Position:  ar.FirstPosition + inf.n - 1,
+		Created:   inf.created,
 	}
 }
 

@@ -39,6 +39,7 @@ var knownCodes = []comment.Code{
 type metrics struct {
 	live       prometheus.Gauge
 	passivated prometheus.Counter
+	evicted    prometheus.Counter
 	commandVec *prometheus.CounterVec
 	commands   [len(commandTypes)]map[comment.Code]prometheus.Counter
 	durations  [len(commandTypes)]prometheus.Observer
@@ -51,6 +52,9 @@ func newMetrics(s *System, reg prometheus.Registerer) (*metrics, error) {
 		}),
 		passivated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "commentd_actors_passivated_total", Help: "Comment actors stopped for being idle.",
+		}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "commentd_actors_evicted_total", Help: "Comment actors stopped to keep the live ones within --max-actors.",
 		}),
 		commandVec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "commentd_commands_total", Help: "Commands answered, by type and outcome code (ok on success).",
@@ -70,7 +74,7 @@ func newMetrics(s *System, reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	collectors := []prometheus.Collector{
-		m.live, m.passivated, m.commandVec, durations,
+		m.live, m.passivated, m.evicted, m.commandVec, durations,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "commentd_commands_in_flight", Help: "Commands admitted and not yet answered.",
 		}, func() float64 { return float64(s.inflight.Load()) }),

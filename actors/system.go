@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,12 +31,22 @@ type Config struct {
 	SnapshotEvery  int                   // 0: 100 events
 	MaxInFlight    int                   // total bound on commands in flight; 0: 8192 (per shard: MaxInFlight/Shards*2)
 	CommandTimeout time.Duration         // per command deadline if ctx has none; 0: 5s
+	// MaxActors bounds the live comment actors, in shares of
+	// MaxActors/Shards (at least 1) per shard; 0: 100,000. A shard over its
+	// share passivates its least recently used actors that have no command
+	// in progress.
+	MaxActors int
 }
+
+// DefaultMaxActors is the bound on live comment actors when
+// Config.MaxActors is 0.
+const DefaultMaxActors = 100_000
 
 // Bounds used by Close and the projection.
 const (
 	closeDrainTimeout   = 10 * time.Second // waiting for in-flight commands
 	closeProjectTimeout = 10 * time.Second // waiting for the projection to apply what is durable
+	maxIdleWorkers      = 1024             // bound on the parked goroutines of workerDispatcher
 	projectionBatch     = 1000
 	retryDelay          = 100 * time.Millisecond
 )
@@ -50,6 +61,9 @@ var shardDispatcher = actor.NewSynchronizedDispatcher(300)
 type hooks struct {
 	beforeDecide func(cmd comment.Command)            // may panic or block
 	beforeAppend func(ctx context.Context, id string) // may block
+	// beforeVerdict runs in the caller once the actor handed it the
+	// command's enqueued append, before it waits for the store; may block.
+	beforeVerdict func(ctx context.Context, id string)
 }
 
 // System is the write side (comment actors behind shard actors) and the
@@ -64,11 +78,17 @@ type System struct {
 	shards   []*shardRef
 	perShard int64
 	maxTotal int64
-	ids      idGen
 	metrics  *metrics
+	workers  *workerDispatcher // runs the comment actors' mailboxes
+
+	// seqMu is the sequencer of creates with a server-picked id: it makes
+	// generating the id and enqueueing the append one step (see Send).
+	seqMu sync.Mutex
+	ids   idGen
 
 	inflight atomic.Int64
 	buffered atomic.Int64 // commands that arrived while their actor was stopping
+	active   atomic.Int64 // comment actors spawned and not asked to stop, over all shards
 	closing  atomic.Bool
 	idleOnce sync.Once
 	idle     chan struct{} // closed when closing and no command is in flight
@@ -121,10 +141,11 @@ func start(cfg Config, h hooks) (*System, error) {
 	s.as = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
-	childProps := actor.PropsFromProducer(func() actor.Actor { return &commentActor{sys: s} })
+	s.workers = newWorkerDispatcher(300, min(cfg.MaxInFlight, maxIdleWorkers))
+	childProps := actor.PropsFromProducer(func() actor.Actor { return &commentActor{sys: s} }, actor.WithDispatcher(s.workers))
 	s.shards = make([]*shardRef, cfg.Shards)
 	for i := range s.shards {
-		sh := &shard{sys: s, childProps: childProps, children: make(map[string]*child)}
+		sh := newShard(s, childProps, max(cfg.MaxActors/cfg.Shards, 1))
 		props := actor.PropsFromProducer(func() actor.Actor { return sh }, actor.WithDispatcher(shardDispatcher))
 		pid, err := s.as.Root.SpawnNamed(props, fmt.Sprintf("shard%d", i))
 		if err != nil {
@@ -133,7 +154,10 @@ func start(cfg Config, h hooks) (*System, error) {
 		}
 		s.shards[i] = &shardRef{pid: pid}
 	}
-	pid, err := s.as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return s.proj }), "projection")
+	// The projection runs on the workers too: it is woken on every commit
+	// and applies on a deep stack.
+	projProps := actor.PropsFromProducer(func() actor.Actor { return s.proj }, actor.WithDispatcher(s.workers))
+	pid, err := s.as.Root.SpawnNamed(projProps, "projection")
 	if err != nil {
 		s.shutdownActors()
 		return nil, fmt.Errorf("actors: spawn projection: %w", err)
@@ -162,6 +186,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = 5 * time.Second
+	}
+	if cfg.MaxActors <= 0 {
+		cfg.MaxActors = DefaultMaxActors
 	}
 	return cfg
 }
@@ -197,6 +224,15 @@ func (s *System) sweepLoop() {
 // (sortable in creation order, [A-Za-z0-9_-]), routes the command to its
 // comment's actor and answers after the events are durable.
 //
+// A create with a server-picked id addresses an aggregate nobody else can
+// know yet, so it does not go through an actor: it is decided against the
+// empty state and appended directly, with the id generated and the append
+// enqueued in the store together under the sequencer mutex. The store's
+// queue order being its position order, server ids sort as strings in
+// position (creation) order, also for concurrent creates. The store's
+// expected-version check (the stream must not exist) stays the arbiter
+// should a client pick the same id at the same time.
+//
 // Errors: *comment.Error from Decide; overloaded when over the in-flight
 // bound, when the store's queue is full, or when the deadline (ctx's, else
 // Config.CommandTimeout) passes ("command timed out"; the command may still
@@ -205,16 +241,14 @@ func (s *System) sweepLoop() {
 func (s *System) Send(ctx context.Context, cmd comment.Command) (comment.Result, error) {
 	start := time.Now()
 	typ := commandType(cmd)
-	res, err := s.send(ctx, cmd)
+	res, err := s.send(ctx, cmd, start, false)
 	s.metrics.observe(typ, err, time.Since(start))
 	return res, err
 }
 
-func (s *System) send(ctx context.Context, cmd comment.Command) (comment.Result, error) {
-	fresh := false
+func (s *System) send(ctx context.Context, cmd comment.Command, start time.Time, retried bool) (comment.Result, error) {
 	if c, ok := cmd.(comment.Create); ok && c.ID == "" {
-		c.ID = s.ids.next()
-		cmd, fresh = c, true
+		return s.createNew(ctx, c, start)
 	}
 	if cmd == nil {
 		return comment.Result{}, comment.Errorf(comment.CodeInvalidArgument, "no command")
@@ -227,47 +261,226 @@ func (s *System) send(ctx context.Context, cmd comment.Command) (comment.Result,
 		return comment.Result{}, errTimedOut
 	}
 	sh := s.shards[shardIndex(id, len(s.shards))]
-
-	// Admission: count first, then look at closing, so that Close (which sets
-	// closing, then waits for the count to reach zero) sees every command
-	// that got past this point.
-	if s.inflight.Add(1) > s.maxTotal {
-		s.release(sh, false)
-		return comment.Result{}, comment.Errorf(comment.CodeOverloaded, "too many commands in flight")
+	if err := s.admit(); err != nil {
+		return comment.Result{}, err
 	}
-	if sh.inflight.Add(1) > s.perShard {
-		s.release(sh, true)
-		return comment.Result{}, comment.Errorf(comment.CodeOverloaded, "too many commands in flight")
+	if err := s.admitShard(sh); err != nil {
+		return comment.Result{}, err
 	}
-	if s.closing.Load() {
-		s.release(sh, true)
-		return comment.Result{}, comment.Errorf(comment.CodeNotReady, "shutting down")
-	}
-	if err := s.cfg.Store.Err(); err != nil {
-		s.release(sh, true)
-		return comment.Result{}, comment.Errorf(comment.CodeNotReady, "event store unavailable")
+	if err := s.ready(sh); err != nil {
+		return comment.Result{}, err
 	}
 
-	cancel := context.CancelFunc(func() {})
-	if _, ok := ctx.Deadline(); !ok {
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.CommandTimeout)
+	// The deadline travels as a value: no context is derived per command.
+	// The actor checks it before it starts; the caller waits for it on a
+	// pooled timer when ctx has no deadline of its own.
+	deadline, ctxDeadline := ctx.Deadline()
+	if !ctxDeadline {
+		deadline = start.Add(s.cfg.CommandTimeout)
 	}
-	defer cancel()
-	req := &request{ctx: ctx, cmd: cmd, fresh: fresh, sys: s, shard: sh, reply: make(chan reply, 1)}
+	req := getRequest()
+	req.ctx, req.deadline, req.cmd, req.sys, req.shard = ctx, deadline, cmd, s, sh
 	s.as.Root.Send(sh.pid, req)
+	var timeout <-chan time.Time
+	if !ctxDeadline {
+		t := getTimer(time.Until(deadline))
+		defer putTimer(t)
+		timeout = t.C
+	}
+	var rep reply
+	answered := false
 	select {
-	case r := <-req.reply:
-		return r.res, r.err
+	case rep = <-req.reply:
+		answered = true
 	case <-ctx.Done():
+	case <-timeout:
+	}
+	if !answered {
+		// The deadline passed first.
+		if req.state.CompareAndSwap(reqWaiting, reqAbandoned) {
+			// The request is still in the system and will be answered
+			// by nobody: it is not recycled.
+			return comment.Result{}, errTimedOut
+		}
+		rep = <-req.reply // the answer is being sent
+		if rep.inf != nil {
+			rep.inf.settled <- outcome{abandoned: true}
+			putRequest(req)
+			return comment.Result{}, errTimedOut
+		}
+	}
+	putRequest(req)
+	inf := rep.inf
+	if inf == nil {
+		return rep.res, rep.err
+	}
+
+	// The actor enqueued the append: wait for the store's verdict here and
+	// hand it back to the actor (see commentActor.handle).
+	if h := s.hooks.beforeVerdict; h != nil {
+		h(ctx, inf.id)
+	}
+	select {
+	case <-inf.p.Ready():
+	case <-ctx.Done():
+		inf.settled <- outcome{abandoned: true}
+		return comment.Result{}, errTimedOut
+	case <-timeout:
+		inf.settled <- outcome{abandoned: true}
 		return comment.Result{}, errTimedOut
 	}
+	ar, err := inf.p.Result()
+	res := inf.result(ar)
+	infShard := inf.shard
+	inf.settled <- outcome{res: ar, err: err} // inf belongs to the actor again
+	s.release(infShard)
+	if err == nil {
+		return res, nil
+	}
+	if errors.Is(err, store.ErrVersionConflict) {
+		// Somebody else wrote the stream (a create on an id that was
+		// also picked elsewhere): the actor reloads; decide once more.
+		if !retried {
+			return s.send(ctx, cmd, start, true)
+		}
+		return comment.Result{}, comment.Errorf(comment.CodeConflict, "concurrent modification; retry")
+	}
+	return comment.Result{}, storeError(err)
 }
 
 var errTimedOut = comment.Errorf(comment.CodeOverloaded, "command timed out")
 
-// release undoes the admission counters of one command.
-func (s *System) release(sh *shardRef, shardCounted bool) {
-	if shardCounted {
+// admit counts a command against the total in-flight bound. Admission
+// counts first and looks at closing after (ready), so that Close, which sets
+// closing and then waits for the count to reach zero, sees every command
+// that got past it.
+func (s *System) admit() error {
+	if s.inflight.Add(1) > s.maxTotal {
+		s.release(nil)
+		return comment.Errorf(comment.CodeOverloaded, "too many commands in flight")
+	}
+	return nil
+}
+
+// admitShard counts an admitted command against its shard's bound; on
+// failure it releases both counts.
+func (s *System) admitShard(sh *shardRef) error {
+	if sh.inflight.Add(1) > s.perShard {
+		s.release(sh)
+		return comment.Errorf(comment.CodeOverloaded, "too many commands in flight")
+	}
+	return nil
+}
+
+// ready fails a command counted by admit (and admitShard when sh is not
+// nil) while closing or after the store failed, releasing its counts.
+func (s *System) ready(sh *shardRef) error {
+	if s.closing.Load() {
+		s.release(sh)
+		return comment.Errorf(comment.CodeNotReady, "shutting down")
+	}
+	if err := s.cfg.Store.Err(); err != nil {
+		s.release(sh)
+		return comment.Errorf(comment.CodeNotReady, "event store unavailable")
+	}
+	return nil
+}
+
+// placeholderID stands for the server id in the decision of a create whose
+// id is picked only once it is sequenced: Decide does not depend on the id
+// beyond copying it into the event.
+const placeholderID = "x"
+
+// createNew carries out a create whose id the server picks (see Send): the
+// same admission, checks and answer as through an actor, without the actor.
+func (s *System) createNew(ctx context.Context, c comment.Create, start time.Time) (res comment.Result, err error) {
+	if ctx.Err() != nil {
+		return comment.Result{}, errTimedOut
+	}
+	if err := s.admit(); err != nil {
+		return comment.Result{}, err
+	}
+	if err := s.ready(nil); err != nil {
+		return comment.Result{}, err
+	}
+	var sh *shardRef // counted once the id, and so the shard, is known
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("actors: panic in a create", "panic", p, "stack", string(debug.Stack()))
+			res, err = comment.Result{}, comment.Errorf(comment.CodeInternal, "internal error")
+		}
+		s.release(sh)
+	}()
+	if h := s.hooks.beforeDecide; h != nil {
+		h(c)
+	}
+	c.ID = placeholderID
+	events, err := comment.Decide(comment.State{}, c)
+	if err != nil {
+		return comment.Result{}, err
+	}
+	if len(events) != 1 {
+		panic(fmt.Sprintf("actors: a create on the empty state decided %d events", len(events)))
+	}
+	e := events[0]
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, start.Add(s.cfg.CommandTimeout))
+		defer cancel()
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	pending, shard, err := s.sequence(ctx, &e, buf)
+	sh = shard
+	if err != nil {
+		return comment.Result{}, err
+	}
+	ar, err := pending.Wait()
+	if err != nil {
+		return comment.Result{}, createError(err, e.CommentID)
+	}
+	return comment.Result{
+		PictureID: e.PictureID,
+		ID:        e.CommentID,
+		Version:   ar.FirstVersion,
+		Position:  ar.FirstPosition,
+		Created:   true,
+	}, nil
+}
+
+// sequence is the sequencer: under seqMu it picks the id, counts the
+// command against the id's shard and enqueues the append, so that the ids'
+// order is the enqueue order, which is the position order of the appends
+// that succeed. It sets e.CommentID and encodes e into buf.
+func (s *System) sequence(ctx context.Context, e *comment.Event, buf *[]byte) (*store.Pending, *shardRef, error) {
+	s.seqMu.Lock()
+	defer s.seqMu.Unlock()
+	e.CommentID = s.ids.next()
+	sh := s.shards[shardIndex(e.CommentID, len(s.shards))]
+	if sh.inflight.Add(1) > s.perShard {
+		sh.inflight.Add(-1)
+		return nil, nil, comment.Errorf(comment.CodeOverloaded, "too many commands in flight")
+	}
+	*buf = comment.AppendEvent((*buf)[:0], *e)
+	p, err := s.cfg.Store.AppendAsync(ctx, e.CommentID, 0, *buf)
+	if err != nil {
+		return nil, sh, createError(err, e.CommentID)
+	}
+	return p, sh, nil
+}
+
+// createError maps the store's answer to a create with a server id.
+func createError(err error, id string) error {
+	if errors.Is(err, store.ErrVersionConflict) {
+		return comment.Errorf(comment.CodeConflict, "comment %s already exists", id)
+	}
+	return storeError(err)
+}
+
+// release undoes the admission counts of one command: the total, and sh's
+// when sh is not nil.
+func (s *System) release(sh *shardRef) {
+	if sh != nil {
 		sh.inflight.Add(-1)
 	}
 	if s.inflight.Add(-1) == 0 && s.closing.Load() {
@@ -286,32 +499,117 @@ func shardIndex(id string, n int) int {
 }
 
 // request is one command on its way to its comment actor. It is answered
-// exactly once, through finish.
+// exactly once, through finish or hand. Requests are pooled with their
+// reply channel; one goes back to the pool only once its caller received
+// the answer, never after the caller gave up (state reqAbandoned).
 type request struct {
-	ctx      context.Context
+	ctx      context.Context // the caller's
+	deadline time.Time       // ctx's deadline, else Send's time + CommandTimeout
 	cmd      comment.Command
-	fresh    bool // the id was generated by this System: the comment has no history
 	sys      *System
 	shard    *shardRef
-	reply    chan reply // buffered: finish never blocks
+	busy     *atomic.Int32 // set by the shard: its child's count of requests in progress
+	over     *atomic.Bool  // set by the shard: its flag of being over its bound
+	reply    chan reply    // capacity 1: an answer never blocks
 	answered atomic.Bool
+	state    atomic.Uint32 // reqWaiting, then reqReplied (by the actor) or reqAbandoned (by the caller)
 }
 
+// Request states: whoever moves a request out of reqWaiting first decides
+// whether the caller takes the answer or the actor finishes alone.
+const (
+	reqWaiting uint32 = iota
+	reqReplied
+	reqAbandoned
+)
+
+// reply is a final answer (res, err), or an inflight whose append's
+// outcome the caller is to wait for.
 type reply struct {
 	res comment.Result
 	err error
+	inf *inflight
 }
 
-// finish answers the request and releases its admission counters. A second
+var requestPool = sync.Pool{New: func() any { return &request{reply: make(chan reply, 1)} }}
+
+func getRequest() *request {
+	r := requestPool.Get().(*request)
+	r.answered.Store(false)
+	r.state.Store(reqWaiting)
+	return r
+}
+
+func putRequest(r *request) {
+	r.ctx, r.cmd, r.sys, r.shard, r.busy, r.over = nil, nil, nil, nil, nil, nil
+	requestPool.Put(r)
+}
+
+// expired reports whether the request's deadline passed or its caller gave
+// up.
+func (r *request) expired() bool {
+	return r.ctx.Err() != nil || !time.Now().Before(r.deadline)
+}
+
+// finish answers the request and releases its admission counts. A second
 // call is a bug; it is logged and ignored so the caller is never answered
-// twice.
+// twice. The send on reply is the last use of r: the caller may recycle it
+// at once.
 func (r *request) finish(res comment.Result, err error) {
 	if !r.answered.CompareAndSwap(false, true) {
 		r.sys.log.Error("actors: command answered twice", "id", r.cmd.CommentID())
 		return
 	}
-	r.reply <- reply{res, err}
-	r.sys.release(r.shard, true)
+	r.sys.release(r.shard)
+	if r.state.CompareAndSwap(reqWaiting, reqReplied) {
+		r.reply <- reply{res: res, err: err}
+	}
+}
+
+// hand gives the caller the inflight of the request's append, unless the
+// caller already gave up. On true the caller settles inf and releases the
+// admission counts (or hands inf back abandoned), and r may be recycled at
+// once; on false the actor must settle alone and release them.
+func (r *request) hand(inf *inflight) bool {
+	if !r.answered.CompareAndSwap(false, true) {
+		panic("actors: command answered twice")
+	}
+	if r.state.CompareAndSwap(reqWaiting, reqReplied) {
+		r.reply <- reply{inf: inf}
+		return true
+	}
+	return false
+}
+
+// timerPool holds stopped timers for callers whose context has no deadline.
+var timerPool sync.Pool
+
+func getTimer(d time.Duration) *time.Timer {
+	if t, ok := timerPool.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+// putTimer stops t and pools it. Since Go 1.23 a stopped timer's channel
+// delivers no stale value, so a pooled timer can be reset safely.
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timerPool.Put(t)
+}
+
+// bufferPool holds event payload buffers; the store reads a payload until
+// the append's outcome is known, after which the buffer is reused.
+var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+func getBuffer() *[]byte { return bufferPool.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		*b = (*b)[:0]
+		bufferPool.Put(b)
+	}
 }
 
 // CaughtUp is closed once the projection has applied the log as it was at
@@ -368,4 +666,7 @@ func (s *System) shutdownActors() {
 		}
 	}
 	s.as.Shutdown()
+	if !s.workers.stop(closeDrainTimeout) {
+		s.log.Warn("actors: comment actors still running after shutdown")
+	}
 }
