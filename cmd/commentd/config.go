@@ -38,6 +38,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MaxInFlight bounds the commands in flight (0: default).
 	MaxInFlight int
+	// MaxActors bounds the live comment actors (0: default); beyond it the
+	// least recently used idle ones are passivated.
+	MaxActors int
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout time.Duration
 	// ReadTimeout, WriteTimeout and ConnIdleTimeout bound how long a
@@ -190,6 +193,7 @@ func serveFlagSet(c *Config, output io.Writer) (*flag.FlagSet, []envFlag) {
 	fs.Var(bytesFlag{&c.CacheBytes}, "cache-bytes", "`bytes` bounding the read model's in-memory index, e.g. 64MiB; suffixes KiB, MiB, GiB (0: 64 MiB) [COMMENTS_CACHE_BYTES]")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 0, "passivate comment actors idle this long (0: 1m) [COMMENTS_IDLE_TIMEOUT]")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", 0, "bound on commands in flight; beyond it 503 overloaded (0: 8192) [COMMENTS_MAX_IN_FLIGHT]")
+	fs.IntVar(&c.MaxActors, "max-actors", 0, "bound on live comment actors; beyond it the least recently used idle ones are passivated (0: 100000) [COMMENTS_MAX_ACTORS]")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "wait at most this long for in-flight requests on shutdown [COMMENTS_SHUTDOWN_TIMEOUT]")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", 0, "cut a connection that takes longer than this to send a request (0: 10s) [COMMENTS_READ_TIMEOUT]")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 0, "cut a connection that takes longer than this to take a response (0: 10s) [COMMENTS_WRITE_TIMEOUT]")
@@ -205,6 +209,7 @@ func serveFlagSet(c *Config, output io.Writer) (*flag.FlagSet, []envFlag) {
 		{"cache-bytes", "COMMENTS_CACHE_BYTES"},
 		{"idle-timeout", "COMMENTS_IDLE_TIMEOUT"},
 		{"max-in-flight", "COMMENTS_MAX_IN_FLIGHT"},
+		{"max-actors", "COMMENTS_MAX_ACTORS"},
 		{"shutdown-timeout", "COMMENTS_SHUTDOWN_TIMEOUT"},
 		{"read-timeout", "COMMENTS_READ_TIMEOUT"},
 		{"write-timeout", "COMMENTS_WRITE_TIMEOUT"},
@@ -226,6 +231,8 @@ func (c *Config) validate() error {
 		return usagef("--idle-timeout must not be negative")
 	case c.MaxInFlight < 0:
 		return usagef("--max-in-flight must not be negative")
+	case c.MaxActors < 0:
+		return usagef("--max-actors must not be negative")
 	case c.ReadTimeout < 0 || c.WriteTimeout < 0 || c.ConnIdleTimeout < 0:
 		return usagef("--read-timeout, --write-timeout and --conn-idle-timeout must not be negative")
 	case c.MaxConns < 0:

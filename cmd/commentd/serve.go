@@ -157,6 +157,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Registerer:  m.registry,
 		IdleTimeout: c.IdleTimeout,
 		MaxInFlight: c.MaxInFlight,
+		MaxActors:   c.MaxActors,
 	})
 	if err != nil {
 		return fmt.Errorf("start actors: %w", err)
