@@ -97,9 +97,9 @@ func writeErrorCode(ctx *fasthttp.RequestCtx, code comment.Code, msg string) {
 	}
 	buf := getBuf()
 	b := append(buf.b[:0], `{"error":{"code":`...)
-	b = appendJSONString(b, string(code))
+	b = comment.AppendJSONString(b, string(code))
 	b = append(b, `,"message":`...)
-	b = appendJSONString(b, msg)
+	b = comment.AppendJSONString(b, msg)
 	b = append(b, "}}"...)
 	ctx.SetBody(b)
 	buf.b = b

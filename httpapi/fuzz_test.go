@@ -263,29 +263,6 @@ func FuzzToken(f *testing.F) {
 	})
 }
 
-// FuzzJSONString checks the hand-written JSON string encoder against
-// encoding/json: the output is valid JSON and decodes to what
-// encoding/json's own encoding decodes to.
-func FuzzJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", "q\"b\\s/", "\x00\x1f\x7f", "\n\r\t", "é\u2028\u2029", "\xff\xfe", "a\xc3", "\U0001F600", "<>&"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		out := appendJSONString(nil, s)
-		var got, want string
-		if err := json.Unmarshal(out, &got); err != nil {
-			t.Fatalf("invalid JSON %q: %v", out, err)
-		}
-		ref, _ := json.Marshal(s)
-		if err := json.Unmarshal(ref, &want); err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
-			t.Fatalf("%q encodes to %q, decoding to %q; want %q", s, out, got, want)
-		}
-	})
-}
-
 // FuzzCommandBody checks that the fast command-body decoder, whenever it
 // answers, answers exactly what the general decoder does.
 func FuzzCommandBody(f *testing.F) {
