@@ -445,54 +445,57 @@ func (s *Server) createComment(ctx *fasthttp.RequestCtx, rawPicture []byte) {
 func (s *Server) updateComment(ctx *fasthttp.RequestCtx, rawPicture, rawComment []byte) {
 	buf := getBuf()
 	defer putBuf(buf)
-	user, body, err := s.commandPrelude(ctx, true, buf)
+	t, err := s.commandTarget(ctx, rawPicture, rawComment, true, buf)
 	if err != nil {
 		s.writeError(ctx, err)
 		return
 	}
-	picture, id, err := parseIDs(rawPicture, rawComment)
+	in, err := decodeCommandBody(t.body, false)
+	if err == nil {
+		_, err = comment.NormalizeText(*in.Text)
+	}
 	if err != nil {
 		s.writeError(ctx, err)
 		return
 	}
-	version, err := ifMatch(ctx)
-	if err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	in, err := decodeCommandBody(body, false)
-	if err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	if _, err := comment.NormalizeText(*in.Text); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	s.send(ctx, comment.UpdateText{PictureID: picture, ID: id, Text: *in.Text,
-		ExpectedVersion: version, User: user, At: time.Now()}, picture, buf)
+	s.send(ctx, comment.UpdateText{PictureID: t.picture, ID: t.id, Text: *in.Text,
+		ExpectedVersion: t.version, User: t.user, At: time.Now()}, t.picture, buf)
 }
 
 func (s *Server) deleteComment(ctx *fasthttp.RequestCtx, rawPicture, rawComment []byte) {
 	buf := getBuf()
 	defer putBuf(buf)
-	user, _, err := s.commandPrelude(ctx, false, buf)
+	t, err := s.commandTarget(ctx, rawPicture, rawComment, false, buf)
 	if err != nil {
 		s.writeError(ctx, err)
 		return
 	}
-	picture, id, err := parseIDs(rawPicture, rawComment)
-	if err != nil {
-		s.writeError(ctx, err)
-		return
+	s.send(ctx, comment.Delete{PictureID: t.picture, ID: t.id, ExpectedVersion: t.version,
+		User: t.user, At: time.Now()}, t.picture, buf)
+}
+
+// target is what a command on an existing comment addresses.
+type target struct {
+	user        string
+	body        []byte
+	picture, id string
+	version     uint64 // If-Match; 0 when absent
+}
+
+// commandTarget runs the checks an update and a delete share, in the
+// contract's order: the prelude (authentication, size, media type), the
+// identifiers, then If-Match.
+func (s *Server) commandTarget(ctx *fasthttp.RequestCtx, rawPicture, rawComment []byte, withBody bool, buf *buffer) (target, error) {
+	var t target
+	var err error
+	if t.user, t.body, err = s.commandPrelude(ctx, withBody, buf); err != nil {
+		return t, err
 	}
-	version, err := ifMatch(ctx)
-	if err != nil {
-		s.writeError(ctx, err)
-		return
+	if t.picture, t.id, err = parseIDs(rawPicture, rawComment); err != nil {
+		return t, err
 	}
-	s.send(ctx, comment.Delete{PictureID: picture, ID: id, ExpectedVersion: version,
-		User: user, At: time.Now()}, picture, buf)
+	t.version, err = ifMatch(ctx)
+	return t, err
 }
 
 // send hands a validated command to the bus and writes its answer. Every

@@ -140,26 +140,32 @@ func parseReadParams(q *queryArgs) (readParams, error) {
 	return p, err
 }
 
-// awaitPosition waits, bounded by p.wait, until the read model reflects
-// p.minPosition. It answers stale when the wait ends first and not_ready
-// when the server shuts down meanwhile.
-func (s *Server) awaitPosition(p readParams) error {
+// awaitPosition reads minPosition and wait from q and waits, bounded by
+// wait, until the read model reflects minPosition. It answers stale when the
+// wait ends first and not_ready when the server shuts down meanwhile; both
+// carry the read position they saw.
+func (s *Server) awaitPosition(ctx *fasthttp.RequestCtx, q *queryArgs) error {
+	p, err := parseReadParams(q)
+	if err != nil {
+		return err
+	}
 	if p.minPosition == 0 || s.cfg.Queries.Position() >= p.minPosition {
 		return nil
 	}
-	if p.wait <= 0 {
-		return errStale
+	err = errStale
+	if p.wait > 0 {
+		wctx, cancel := context.WithTimeout(s.waitCtx, p.wait)
+		_, werr := s.cfg.Queries.WaitForPosition(wctx, p.minPosition)
+		cancel()
+		switch {
+		case werr == nil:
+			return nil
+		case s.waitCtx.Err() != nil:
+			err = errNotReady
+		}
 	}
-	wctx, cancel := context.WithTimeout(s.waitCtx, p.wait)
-	_, err := s.cfg.Queries.WaitForPosition(wctx, p.minPosition)
-	cancel()
-	if err == nil {
-		return nil
-	}
-	if s.waitCtx.Err() != nil {
-		return errNotReady
-	}
-	return errStale
+	setReadPosition(ctx, s.cfg.Queries.Position())
+	return err
 }
 
 func setReadPosition(ctx *fasthttp.RequestCtx, pos uint64) {
@@ -192,13 +198,7 @@ func (s *Server) listComments(ctx *fasthttp.RequestCtx, rawPicture []byte) {
 	// The cursor aliases the request, like picture: Queries does not
 	// retain its arguments.
 	cursor := unsafeString(q.after)
-	p, err := parseReadParams(&q)
-	if err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	if err := s.awaitPosition(p); err != nil {
-		setReadPosition(ctx, s.cfg.Queries.Position())
+	if err := s.awaitPosition(ctx, &q); err != nil {
 		s.writeError(ctx, err)
 		return
 	}
@@ -218,13 +218,7 @@ func (s *Server) getComment(ctx *fasthttp.RequestCtx, rawPicture, rawComment []b
 		return
 	}
 	q := scanArgs(ctx.QueryArgs())
-	p, err := parseReadParams(&q)
-	if err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	if err := s.awaitPosition(p); err != nil {
-		setReadPosition(ctx, s.cfg.Queries.Position())
+	if err := s.awaitPosition(ctx, &q); err != nil {
 		s.writeError(ctx, err)
 		return
 	}
