@@ -79,21 +79,10 @@ type envFlag struct {
 }
 
 // parseWithEnv parses args into fs. A flag given on the command line beats
-// its environment variable; an empty environment variable counts as unset.
-// Errors are usage errors; -h answers flag.ErrHelp.
+// its environment variable, whose value is then not even looked at; an
+// empty environment variable counts as unset. Errors are usage errors; -h
+// answers flag.ErrHelp.
 func parseWithEnv(fs *flag.FlagSet, args []string, getenv func(string) string, vars []envFlag) error {
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	for _, v := range vars {
-		val := getenv(v.env)
-		if val == "" {
-			continue
-		}
-		if err := fs.Set(v.flag, val); err != nil {
-			return usagef("invalid value for %s: %v", v.env, err)
-		}
-	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -102,6 +91,20 @@ func parseWithEnv(fs *flag.FlagSet, args []string, getenv func(string) string, v
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if getenv == nil {
+		return nil
+	}
+	given := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, v := range vars {
+		val := getenv(v.env)
+		if val == "" || given[v.flag] {
+			continue
+		}
+		if err := fs.Set(v.flag, val); err != nil {
+			return usagef("invalid value for %s: %v", v.env, err)
+		}
 	}
 	return nil
 }

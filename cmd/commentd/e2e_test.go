@@ -686,6 +686,9 @@ func TestFlags(t *testing.T) {
 				return c.CacheBytes == 16<<20 && c.IdleTimeout == 30*time.Second && c.LogLevel.String() == "WARN" &&
 					c.LogFormat == "text" && c.MaxInFlight == 100
 			}, false},
+		{"flag hides a bad env value", []string{"--max-actors", "3", "--query-auth"},
+			map[string]string{"COMMENTS_MAX_ACTORS": "abc", "COMMENTS_QUERY_AUTH": "maybe"},
+			func(c Config) bool { return c.MaxActors == 3 && c.QueryAuth }, false},
 		{"bad env bool", nil, map[string]string{"COMMENTS_QUERY_AUTH": "maybe"}, nil, true},
 		{"bad duration", []string{"--idle-timeout", "soon"}, nil, nil, true},
 		{"bad level", []string{"--log-level", "loud"}, nil, nil, true},
