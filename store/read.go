@@ -122,7 +122,8 @@ func (s *Store) ScanAll(after uint64, limit int, fn func(Record) error) error {
 // ReadAll returns the durable records with Position > after, ascending, at
 // most limit of them (limit <= 0: all). The records own their memory.
 func (s *Store) ReadAll(after uint64, limit int) ([]Record, error) {
-	n := s.last.Load() - min(after, s.last.Load())
+	last := s.last.Load() // once: a commit between two loads could underflow n
+	n := last - min(after, last)
 	if limit > 0 && uint64(limit) < n {
 		n = uint64(limit)
 	}

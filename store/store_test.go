@@ -464,3 +464,37 @@ func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
 }
+
+// TestReadAllBeyondTheEndWhileAppending reads past the end of a growing log
+// with no limit: a commit landing in the middle of the call must not turn
+// the count of records to read negative.
+func TestReadAllBeyondTheEndWhileAppending(t *testing.T) {
+	s := openStore(t, t.TempDir(), store.Options{})
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 300; i++ {
+			if _, err := s.Append(ctx, fmt.Sprintf("s%d", i), 0, []byte("x")); err != nil {
+				t.Errorf("append: %v", err)
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		recs, err := s.ReadAll(s.LastPosition()+1, 0)
+		if err != nil {
+			t.Fatalf("ReadAll: %v", err)
+		}
+		for _, r := range recs {
+			if r.Position < 2 {
+				t.Fatalf("ReadAll past the end returned position %d", r.Position)
+			}
+		}
+	}
+}
