@@ -163,3 +163,48 @@ func TestPendingReady(t *testing.T) {
 		t.Fatalf("second create of a: %v, want a version conflict", err)
 	}
 }
+
+// TestPendingCancel cancels one append while it is queued behind a held
+// writer: it must never be written nor take a position, while the append
+// queued after it is. An append the writer already took cannot be
+// cancelled and keeps its outcome.
+func TestPendingCancel(t *testing.T) {
+	s, first, release := holdWriter(t, store.Options{})
+	a, err := s.AppendAsync(context.Background(), "cancelled", 0, []byte("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.AppendAsync(context.Background(), "kept", 0, []byte("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Cancel() {
+		t.Fatal("Cancel of a queued append = false")
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstPosition != 2 {
+		t.Fatalf("position after a cancelled append = %d, want 2", res.FirstPosition)
+	}
+	if recs, err := s.ReadStream("cancelled", 1); err != nil || len(recs) != 0 {
+		t.Fatalf("cancelled stream: %d records, %v", len(recs), err)
+	}
+
+	c, err := s.AppendAsync(context.Background(), "taken", 0, []byte("c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-c.Ready()
+	if c.Cancel() {
+		t.Fatal("Cancel of an append already answered = true")
+	}
+	if res, err := c.Result(); err != nil || res.FirstPosition != 3 {
+		t.Fatalf("Result after a failed Cancel = %+v, %v", res, err)
+	}
+}

@@ -293,8 +293,10 @@ func (s *Store) Append(ctx context.Context, stream string, expectedVersion uint6
 }
 
 // Pending is an append handed to the writer by AppendAsync whose outcome is
-// not known yet. Exactly one of Wait, or Result after a value was received
-// from Ready, must be called, once; the Pending must not be used after.
+// not known yet. Exactly one of Wait, Result after a value was received
+// from Ready, or a Cancel that reported true must be called, once (a Cancel
+// that reported false may precede the others); the Pending must not be
+// used after.
 type Pending request
 
 // AppendAsync is the first half of Append: it checks the arguments and
@@ -362,6 +364,24 @@ func (p *Pending) Result() (AppendResult, error) {
 		s.met.observeAppend(start, err)
 	}
 	return res, err
+}
+
+// Cancel withdraws the append if the writer has not taken it yet: it then
+// reports true, the append is never written and takes no position, and the
+// Pending is released (it must not be used after). It reports false once
+// the writer took the append into a batch; the outcome then comes from
+// Wait, or from Ready and Result, as usual.
+func (p *Pending) Cancel() bool {
+	r := (*request)(p)
+	s, start := r.s, r.start
+	if !r.state.CompareAndSwap(stateQueued, stateCancelled) {
+		return false
+	}
+	// The writer will skip r and recycle it.
+	if s.met != nil {
+		s.met.observeAppend(start, context.Canceled)
+	}
+	return true
 }
 
 func (s *Store) enqueueAppend(ctx context.Context, stream string, expectedVersion uint64, data [][]byte) (*request, error) {
