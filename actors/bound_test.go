@@ -366,3 +366,74 @@ func TestForeignWriterConflict(t *testing.T) {
 		t.Fatalf("in flight = %d", n)
 	}
 }
+
+// TestEvictTickNotLost has an eviction skip a busy child that finishes its
+// request while the eviction is still running (while the shard's flag of
+// being over its bound was still false from before): the child must still
+// ask for another eviction, and so be passivated, without waiting for some
+// other command or the idle sweep.
+func TestEvictTickNotLost(t *testing.T) {
+	gateA, gateB := make(chan struct{}), make(chan struct{})
+	enteredA := make(chan struct{})
+	skipDone := make(chan struct{})
+	var skipped atomic.Bool
+	h := hooks{
+		beforeDecide: func(cmd comment.Command) {
+			switch cmd.CommentID() {
+			case "a":
+				if u, ok := cmd.(comment.UpdateText); ok && u.Text == "hold" {
+					close(enteredA)
+					<-gateA
+				}
+			case "b":
+				<-gateB
+			}
+		},
+		evictSkip: func(busy *atomic.Int32) {
+			if !skipped.CompareAndSwap(false, true) {
+				return
+			}
+			// The first child skipped is a: let it finish now, and give
+			// it time to look at the flag after its count reached zero.
+			close(gateA)
+			deadline := time.Now().Add(5 * time.Second)
+			for busy.Load() != 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(20 * time.Millisecond)
+			close(skipDone)
+		},
+	}
+	e := openEnv(t, t.TempDir(), "readmodel", Config{Shards: 1, MaxActors: 1, IdleTimeout: time.Hour}, h)
+	e.mustSend(comment.Create{PictureID: "p", ID: "a", Text: "v0", User: "u"})
+	results := make(chan error, 2)
+	go func() {
+		_, err := e.send(comment.UpdateText{PictureID: "p", ID: "a", Text: "hold", User: "u"})
+		results <- err
+	}()
+	<-enteredA
+	go func() {
+		// Spawns b over the bound: the eviction skips a (busy), then b.
+		_, err := e.send(comment.Create{PictureID: "p", ID: "b", Text: "v0", User: "u"})
+		results <- err
+	}()
+	select {
+	case <-skipDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the eviction never skipped a")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.sys.active.Load() != 1 {
+		if time.Now().After(deadline) {
+			close(gateB)
+			t.Fatalf("active actors = %d with b still busy: a finished during an eviction and was never evicted", e.sys.active.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(gateB)
+	for range 2 {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

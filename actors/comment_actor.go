@@ -38,6 +38,9 @@ func (a *commentActor) Receive(ctx actor.Context) {
 			}
 		}
 		a.id = self
+		if h := a.sys.hooks.started; h != nil {
+			h(self)
+		}
 	case *request:
 		a.handle(ctx, m)
 	}
@@ -55,8 +58,10 @@ func (a *commentActor) Receive(ctx actor.Context) {
 // waits for that outcome and only then advances its state (or reloads it)
 // and takes its next message, so commands to one comment stay serialised
 // and the state only ever holds committed events. A caller that gives up
-// (deadline) hands the inflight back unsettled; the actor then waits for
-// the store itself.
+// at its deadline withdraws the append if the store has not taken it yet
+// (the state then stands), and otherwise waits for the store's outcome;
+// a caller that panicked hands the inflight back abandoned, and the actor
+// then waits for the store itself.
 func (a *commentActor) handle(ctx actor.Context, r *request) {
 	busy, over := r.busy, r.over
 	defer func() {
@@ -65,16 +70,36 @@ func (a *commentActor) handle(ctx actor.Context, r *request) {
 		}
 	}()
 	answered := false
+	var (
+		buf     *[]byte        // the first event's payload buffer, pooled once the store is done with it
+		pending *store.Pending // the append, while the actor alone owns it
+		handed  *inflight      // handed to the caller and not yet settled back
+	)
 	defer func() {
 		if p := recover(); p != nil {
 			a.sys.log.Error("actors: panic in comment actor", "id", a.id, "panic", p, "stack", string(debug.Stack()))
+			// The store may still read buf: settle the append first.
+			if pending != nil {
+				if !pending.Cancel() {
+					_, _ = pending.Wait()
+				}
+			}
+			if handed != nil {
+				if o := <-handed.settled; o.abandoned {
+					_, _ = handed.p.Wait()
+					a.sys.release(handed.shard)
+				}
+				handed.p = nil
+			}
 			if !answered {
 				r.finish(comment.Result{}, comment.Errorf(comment.CodeInternal, "internal error"))
 			}
+			// Reloaded by the next request: a panic here would escape the
+			// actor.
 			a.loaded = false
-			if err := a.load(); err != nil {
-				a.sys.log.Error("actors: reload after panic", "id", a.id, "err", err)
-			}
+		}
+		if buf != nil {
+			putBuffer(buf)
 		}
 	}()
 	if r.expired() {
@@ -103,8 +128,7 @@ func (a *commentActor) handle(ctx actor.Context, r *request) {
 		r.finish(res, err)
 		return
 	}
-	buf := getBuffer()
-	defer putBuffer(buf) // after the append's outcome is known
+	buf = getBuffer() // pooled by the deferred function, after the append's outcome is known
 	payloads := make([][]byte, len(events))
 	for i, e := range events {
 		if i == 0 {
@@ -117,6 +141,12 @@ func (a *commentActor) handle(ctx actor.Context, r *request) {
 	if h := a.sys.hooks.beforeAppend; h != nil {
 		h(r.ctx, a.id)
 	}
+	if !r.appending() {
+		// The caller gave up: nothing is written and the state stands.
+		answered = true
+		r.finish(comment.Result{}, errTimedOut)
+		return
+	}
 	// The caller's context, not one derived per command: the store cancels
 	// the append if it ends while the append is still queued.
 	p, err := a.sys.cfg.Store.AppendAsync(r.ctx, a.id, a.state.Version, payloads...)
@@ -125,6 +155,10 @@ func (a *commentActor) handle(ctx actor.Context, r *request) {
 		answered = true
 		r.finish(comment.Result{}, storeError(err))
 		return
+	}
+	pending = p
+	if h := a.sys.hooks.afterAppend; h != nil {
+		h(a.id)
 	}
 	if a.inf == nil {
 		a.inf = &inflight{settled: make(chan outcome, 1)}
@@ -139,17 +173,34 @@ func (a *commentActor) handle(ctx actor.Context, r *request) {
 	answered = true
 	var o outcome
 	if r.hand(inf) {
-		// r may be recycled from here on.
-		if o = <-inf.settled; o.abandoned {
+		// r may be recycled from here on; the caller owns the append.
+		pending, handed = nil, inf
+		o = <-inf.settled
+		handed = nil
+		if o.abandoned {
+			pending = p
 			o.res, o.err = p.Wait()
+			pending = nil
 			a.sys.release(inf.shard)
 		}
 	} else {
-		// The caller gave up before the hand-over: settle alone.
-		o.res, o.err = p.Wait()
+		// The caller gave up before the hand-over (appending rules this
+		// out; kept as a safeguard): withdraw the append if the store has
+		// not taken it, else settle alone.
+		if p.Cancel() {
+			o.cancelled = true
+		} else {
+			o.res, o.err = p.Wait()
+		}
+		pending = nil
 		a.sys.release(r.shard)
 	}
 	inf.p = nil
+	if o.cancelled {
+		// Withdrawn before the store took it: nothing was written and
+		// the state stands.
+		return
+	}
 	a.settle(events, o)
 }
 
@@ -193,11 +244,15 @@ type inflight struct {
 	created   bool
 }
 
-// outcome is what the caller learnt of an inflight's append, or that it
-// gave up before it knew (abandoned).
+// outcome is what the caller learnt of an inflight's append; or that it
+// withdrew the append before the store took it (cancelled: nothing was
+// written, and the caller released the admission counts); or that it
+// stopped before it knew (abandoned: the actor waits for the store and
+// releases the counts).
 type outcome struct {
 	res       store.AppendResult
 	err       error
+	cancelled bool
 	abandoned bool
 }
 
@@ -230,6 +285,9 @@ func storeError(err error) error {
 // On error the actor stays unloaded and the next request tries again.
 func (a *commentActor) load() error {
 	a.loaded = false
+	if h := a.sys.hooks.beforeLoad; h != nil {
+		h(a.id)
+	}
 	st := a.sys.cfg.Store
 	var s comment.State
 	version, data, err := st.LoadSnapshot(a.id)

@@ -22,8 +22,10 @@
 //     after the store acknowledged its append, and the actor's state
 //     advances only then, with the committed version, position and time,
 //     before the actor handles its next message. On any append error the
-//     actor reloads its state from the store. A caller that gives up before
-//     the verdict hands the append back, and the actor waits for it alone.
+//     actor reloads its state from the store. A caller whose deadline
+//     passes withdraws the append if the store has not taken it yet (the
+//     state then stands), else waits for the store's outcome; a caller that
+//     panicked hands the append back, and the actor waits for it alone.
 //   - Exactly one answer per accepted command: a request is answered once
 //     (success, rejection, store error, timeout or internal error), and the
 //     in-flight counters are released by that answer.
@@ -44,16 +46,18 @@
 //   - Admission control at the edge: a command over the total or per-shard
 //     bound of in-flight commands fails at once with overloaded; every
 //     command has a deadline (the context's, else Config.CommandTimeout).
-//     A command whose deadline passes is answered with overloaded
-//     ("command timed out"): it may or may not have taken effect, which a
-//     client can find out from the comment or make safe by retrying a create
-//     with the same id.
+//     A command whose deadline passes before the store took its append is
+//     answered with overloaded ("command timed out") and never takes
+//     effect; one whose append the store already took is answered with the
+//     append's outcome, which follows within the store's fsync pipeline.
 //   - Each incarnation of a comment actor (first start, restart after
 //     passivation or failure) loads its state, the latest snapshot plus the
 //     events after it, before it handles its first request. A snapshot is
 //     saved every SnapshotEvery events, best effort.
-//   - A panic while handling a command answers that command with internal,
-//     and the actor reloads its state; other actors are not affected.
+//   - A panic while handling a command answers that command with internal
+//     (after settling an append already enqueued, whose payload buffer is
+//     reused only then), and the actor reloads its state on its next
+//     request; other actors are not affected.
 //
 // Read side. The projection actor follows the store's log from the read
 // model's checkpoint, in position order and in batches, and applies the

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"sync/atomic"
 	"time"
+
+	"github.com/commentd/commentd/store"
 )
 
 // base32hex digits: their ASCII order is their numeric order, so fixed-width
@@ -20,6 +22,30 @@ const idLen = 13 + 8
 // ids of different processes apart.
 type idGen struct {
 	last atomic.Int64
+}
+
+// seed makes every later id's counter exceed t: ids generated after a
+// restart with the clock behind the newest commit time then still sort
+// after the older ones.
+func (g *idGen) seed(t int64) {
+	for {
+		last := g.last.Load()
+		if last >= t || g.last.CompareAndSwap(last, t) {
+			return
+		}
+	}
+}
+
+// seedIDs seeds s.ids from the commit time of the store's newest record.
+func (s *System) seedIDs() error {
+	last := s.cfg.Store.LastPosition()
+	if last == 0 {
+		return nil
+	}
+	return s.cfg.Store.ScanAll(last-1, 1, func(rec store.Record) error {
+		s.ids.seed(rec.Time)
+		return nil
+	})
 }
 
 func (g *idGen) next() string {

@@ -181,12 +181,19 @@ func (sh *shard) passivate(ctx actor.Context, c *child) {
 // progress until the shard is within its bound (or only busy ones are
 // left). A child whose actor finishes a request just after it was skipped
 // is caught by the next eviction.
+//
+// over is set before the scan: a child that finishes its request after the
+// scan skipped it then sees it and asks for another eviction, which it
+// would not if over were still false from an earlier eviction.
 func (sh *shard) evict(ctx actor.Context) {
+	sh.over.Store(true)
 	for c := sh.lru.prev; c != &sh.lru && sh.active > sh.maxActive; {
 		prev := c.prev
 		if c.busy.Load() == 0 {
 			sh.passivate(ctx, c)
 			sh.sys.metrics.evicted.Inc()
+		} else if h := sh.sys.hooks.evictSkip; h != nil {
+			h(&c.busy)
 		}
 		c = prev
 	}

@@ -61,6 +61,10 @@ var shardDispatcher = actor.NewSynchronizedDispatcher(300)
 type hooks struct {
 	beforeDecide func(cmd comment.Command)            // may panic or block
 	beforeAppend func(ctx context.Context, id string) // may block
+	afterAppend  func(id string)                      // runs once the append is enqueued; may panic
+	beforeLoad   func(id string)                      // may panic
+	started      func(id string)                      // a comment actor incarnation started
+	evictSkip    func(busy *atomic.Int32)             // an eviction skipped a child with a request in progress
 	// beforeVerdict runs in the caller once the actor handed it the
 	// command's enqueued append, before it waits for the store; may block.
 	beforeVerdict func(ctx context.Context, id string)
@@ -132,6 +136,9 @@ func start(cfg Config, h hooks) (*System, error) {
 	}
 	s.proj = newProjection(s)
 	s.proj.target = cfg.Store.LastPosition()
+	if err := s.seedIDs(); err != nil {
+		return nil, fmt.Errorf("actors: read the newest record: %w", err)
+	}
 	m, err := newMetrics(s, cfg.Registerer)
 	if err != nil {
 		return nil, err
@@ -235,8 +242,10 @@ func (s *System) sweepLoop() {
 //
 // Errors: *comment.Error from Decide; overloaded when over the in-flight
 // bound, when the store's queue is full, or when the deadline (ctx's, else
-// Config.CommandTimeout) passes ("command timed out"; the command may still
-// take effect); not_ready when closing or after the store failed; internal
+// Config.CommandTimeout) passes ("command timed out": the command then did
+// not and will not take effect; a command whose append the store already
+// took when the deadline passed is answered with the append's outcome,
+// which comes within the store's fsync pipeline); not_ready when closing or after the store failed; internal
 // otherwise.
 func (s *System) Send(ctx context.Context, cmd comment.Command) (comment.Result, error) {
 	start := time.Now()
@@ -288,55 +297,30 @@ func (s *System) send(ctx context.Context, cmd comment.Command, start time.Time,
 		timeout = t.C
 	}
 	var rep reply
-	answered := false
+	expired := false
 	select {
 	case rep = <-req.reply:
-		answered = true
 	case <-ctx.Done():
+		expired = true
 	case <-timeout:
+		expired = true
 	}
-	if !answered {
-		// The deadline passed first.
+	if expired {
+		// The deadline passed before an answer came.
 		if req.state.CompareAndSwap(reqWaiting, reqAbandoned) {
-			// The request is still in the system and will be answered
-			// by nobody: it is not recycled.
+			// The actor has not started the append and now never will;
+			// nobody will answer the request: it is not recycled.
 			return comment.Result{}, errTimedOut
 		}
-		rep = <-req.reply // the answer is being sent
-		if rep.inf != nil {
-			rep.inf.settled <- outcome{abandoned: true}
-			putRequest(req)
-			return comment.Result{}, errTimedOut
-		}
+		// The actor answered, or is enqueueing the append (a non-blocking
+		// step): the answer is coming.
+		rep = <-req.reply
 	}
 	putRequest(req)
-	inf := rep.inf
-	if inf == nil {
+	if rep.inf == nil {
 		return rep.res, rep.err
 	}
-
-	// The actor enqueued the append: wait for the store's verdict here and
-	// hand it back to the actor (see commentActor.handle).
-	if h := s.hooks.beforeVerdict; h != nil {
-		h(ctx, inf.id)
-	}
-	select {
-	case <-inf.p.Ready():
-	case <-ctx.Done():
-		inf.settled <- outcome{abandoned: true}
-		return comment.Result{}, errTimedOut
-	case <-timeout:
-		inf.settled <- outcome{abandoned: true}
-		return comment.Result{}, errTimedOut
-	}
-	ar, err := inf.p.Result()
-	res := inf.result(ar)
-	infShard := inf.shard
-	inf.settled <- outcome{res: ar, err: err} // inf belongs to the actor again
-	s.release(infShard)
-	if err == nil {
-		return res, nil
-	}
+	res, err := s.verdict(ctx, rep.inf, timeout, expired)
 	if errors.Is(err, store.ErrVersionConflict) {
 		// Somebody else wrote the stream (a create on an id that was
 		// also picked elsewhere): the actor reloads; decide once more.
@@ -344,6 +328,60 @@ func (s *System) send(ctx context.Context, cmd comment.Command, start time.Time,
 			return s.send(ctx, cmd, start, true)
 		}
 		return comment.Result{}, comment.Errorf(comment.CodeConflict, "concurrent modification; retry")
+	}
+	return res, err
+}
+
+// verdict waits for the store's outcome of the append the actor handed over
+// in inf, hands it back to the actor (see commentActor.handle) and returns
+// the answer. When the deadline passes first (or had passed, expired), it
+// withdraws the append if the store has not taken it yet, and answers that
+// the command timed out: nothing was written. Otherwise the append is
+// already in a batch, its outcome comes within the fsync pipeline, and the
+// answer is that outcome, so a command answered "timed out" never takes
+// effect. A version conflict is returned as the store's error, for Send to
+// retry. Should the caller panic before it settled inf, the deferred
+// settlement hands inf back abandoned: the actor then waits for the store
+// and releases the admission counts itself.
+func (s *System) verdict(ctx context.Context, inf *inflight, timeout <-chan time.Time, expired bool) (comment.Result, error) {
+	settled := false
+	defer func() {
+		if !settled {
+			inf.settled <- outcome{abandoned: true}
+		}
+	}()
+	if h := s.hooks.beforeVerdict; h != nil {
+		h(ctx, inf.id)
+	}
+	if !expired {
+		select {
+		case <-inf.p.Ready():
+		case <-ctx.Done():
+			expired = true
+		case <-timeout:
+			expired = true
+		}
+	}
+	infShard := inf.shard
+	if expired {
+		if inf.p.Cancel() {
+			settled = true
+			inf.settled <- outcome{cancelled: true} // inf belongs to the actor again
+			s.release(infShard)
+			return comment.Result{}, errTimedOut
+		}
+		<-inf.p.Ready()
+	}
+	ar, err := inf.p.Result()
+	res := inf.result(ar)
+	settled = true
+	inf.settled <- outcome{res: ar, err: err} // inf belongs to the actor again
+	s.release(infShard)
+	if err == nil {
+		return res, nil
+	}
+	if errors.Is(err, store.ErrVersionConflict) {
+		return comment.Result{}, err
 	}
 	return comment.Result{}, storeError(err)
 }
@@ -512,13 +550,17 @@ type request struct {
 	over     *atomic.Bool  // set by the shard: its flag of being over its bound
 	reply    chan reply    // capacity 1: an answer never blocks
 	answered atomic.Bool
-	state    atomic.Uint32 // reqWaiting, then reqReplied (by the actor) or reqAbandoned (by the caller)
+	state    atomic.Uint32 // reqWaiting, then reqAppending and/or reqReplied (by the actor) or reqAbandoned (by the caller)
 }
 
 // Request states: whoever moves a request out of reqWaiting first decides
-// whether the caller takes the answer or the actor finishes alone.
+// whether the caller takes the answer or the actor finishes alone. The
+// actor moves it to reqAppending just before it enqueues the append; the
+// caller can then no longer abandon it and waits for the hand-over, which
+// follows at once (enqueueing does not block).
 const (
 	reqWaiting uint32 = iota
+	reqAppending
 	reqReplied
 	reqAbandoned
 )
@@ -561,20 +603,28 @@ func (r *request) finish(res comment.Result, err error) {
 		return
 	}
 	r.sys.release(r.shard)
-	if r.state.CompareAndSwap(reqWaiting, reqReplied) {
+	if r.state.CompareAndSwap(reqWaiting, reqReplied) || r.state.CompareAndSwap(reqAppending, reqReplied) {
 		r.reply <- reply{res: res, err: err}
 	}
 }
 
-// hand gives the caller the inflight of the request's append, unless the
-// caller already gave up. On true the caller settles inf and releases the
-// admission counts (or hands inf back abandoned), and r may be recycled at
-// once; on false the actor must settle alone and release them.
+// appending tells the caller that the append is about to be enqueued, after
+// which it no longer abandons the request. It reports false if the caller
+// already gave up: the command must then not be carried out.
+func (r *request) appending() bool {
+	return r.state.CompareAndSwap(reqWaiting, reqAppending)
+}
+
+// hand gives the caller the inflight of the request's append (the request
+// is in reqAppending, see appending). On true the caller settles inf and
+// releases the admission counts (or hands inf back abandoned), and r may
+// be recycled at once; on false (the caller gave up, which appending rules
+// out) the actor must settle alone and release them.
 func (r *request) hand(inf *inflight) bool {
 	if !r.answered.CompareAndSwap(false, true) {
 		panic("actors: command answered twice")
 	}
-	if r.state.CompareAndSwap(reqWaiting, reqReplied) {
+	if r.state.CompareAndSwap(reqAppending, reqReplied) || r.state.CompareAndSwap(reqWaiting, reqReplied) {
 		r.reply <- reply{inf: inf}
 		return true
 	}
