@@ -430,13 +430,13 @@ func TestPassivationRace(t *testing.T) {
 	}
 }
 
-// TestAdmissionControl blocks appends in the store hook and checks that the
-// bounds answer overloaded at once, and that every admitted command is
-// answered and durable.
-func TestAdmissionControl(t *testing.T) {
-	gate := make(chan struct{})
-	var entered sync.WaitGroup
-	h := hooks{beforeAppend: func(ctx context.Context, id string) {
+// gatedAppends returns hooks that hold every append to a stream whose name
+// starts with "block" until gate is closed (or the append's context ends);
+// entered counts the appends being held.
+func gatedAppends() (h hooks, gate chan struct{}, entered *sync.WaitGroup) {
+	gate = make(chan struct{})
+	entered = new(sync.WaitGroup)
+	h = hooks{beforeAppend: func(ctx context.Context, id string) {
 		if strings.HasPrefix(id, "block") {
 			entered.Done()
 			select {
@@ -445,6 +445,14 @@ func TestAdmissionControl(t *testing.T) {
 			}
 		}
 	}}
+	return h, gate, entered
+}
+
+// TestAdmissionControl blocks appends in the store hook and checks that the
+// bounds answer overloaded at once, and that every admitted command is
+// answered and durable.
+func TestAdmissionControl(t *testing.T) {
+	h, gate, entered := gatedAppends()
 	// Total bound 2, per shard 2/1*2 = 4: the total bound is hit first.
 	e := openEnv(t, t.TempDir(), "readmodel", Config{MaxInFlight: 2, Shards: 1}, h)
 	results := make(chan error, 2)
@@ -476,17 +484,7 @@ func TestAdmissionControl(t *testing.T) {
 }
 
 func TestAdmissionPerShard(t *testing.T) {
-	gate := make(chan struct{})
-	var entered sync.WaitGroup
-	h := hooks{beforeAppend: func(ctx context.Context, id string) {
-		if strings.HasPrefix(id, "block") {
-			entered.Done()
-			select {
-			case <-gate:
-			case <-ctx.Done():
-			}
-		}
-	}}
+	h, gate, entered := gatedAppends()
 	// Per shard bound 4/4*2 = 2, total 4.
 	e := openEnv(t, t.TempDir(), "readmodel", Config{MaxInFlight: 4, Shards: 4}, h)
 	// Pick ids by shard.

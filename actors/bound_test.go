@@ -258,17 +258,7 @@ func TestServerIDCreateErrors(t *testing.T) {
 // TestServerIDAdmission checks the in-flight bound on creates with a
 // server-picked id while actor commands hold the slots.
 func TestServerIDAdmission(t *testing.T) {
-	gate := make(chan struct{})
-	var entered sync.WaitGroup
-	h := hooks{beforeAppend: func(ctx context.Context, id string) {
-		if strings.HasPrefix(id, "block") {
-			entered.Done()
-			select {
-			case <-gate:
-			case <-ctx.Done():
-			}
-		}
-	}}
+	h, gate, entered := gatedAppends()
 	e := openEnv(t, t.TempDir(), "readmodel", Config{MaxInFlight: 2, Shards: 1}, h)
 	results := make(chan error, 2)
 	entered.Add(2)
