@@ -448,6 +448,22 @@ func gatedAppends() (h hooks, gate chan struct{}, entered *sync.WaitGroup) {
 	return h, gate, entered
 }
 
+// sendHeld sends a create for each id from its own goroutine and returns
+// once gatedAppends holds all their appends; the answers arrive on the
+// returned channel after the gate opens.
+func sendHeld(e *env, entered *sync.WaitGroup, ids ...string) <-chan error {
+	results := make(chan error, len(ids))
+	entered.Add(len(ids))
+	for _, id := range ids {
+		go func() {
+			_, err := e.send(comment.Create{PictureID: "p", ID: id, Text: "t", User: "u"})
+			results <- err
+		}()
+	}
+	entered.Wait()
+	return results
+}
+
 // TestAdmissionControl blocks appends in the store hook and checks that the
 // bounds answer overloaded at once, and that every admitted command is
 // answered and durable.
@@ -455,15 +471,7 @@ func TestAdmissionControl(t *testing.T) {
 	h, gate, entered := gatedAppends()
 	// Total bound 2, per shard 2/1*2 = 4: the total bound is hit first.
 	e := openEnv(t, t.TempDir(), "readmodel", Config{MaxInFlight: 2, Shards: 1}, h)
-	results := make(chan error, 2)
-	entered.Add(2)
-	for i := range 2 {
-		go func() {
-			_, err := e.send(comment.Create{PictureID: "p", ID: fmt.Sprintf("block%d", i), Text: "t", User: "u"})
-			results <- err
-		}()
-	}
-	entered.Wait()
+	results := sendHeld(e, entered, "block0", "block1")
 	_, err := e.send(comment.Create{PictureID: "p", ID: "free", Text: "t", User: "u"})
 	wantCode(t, err, comment.CodeOverloaded)
 	close(gate)
@@ -494,15 +502,7 @@ func TestAdmissionPerShard(t *testing.T) {
 		k := shardIndex(id, 4)
 		byShard[k] = append(byShard[k], id)
 	}
-	results := make(chan error, 2)
-	entered.Add(2)
-	for _, id := range byShard[0][:2] {
-		go func() {
-			_, err := e.send(comment.Create{PictureID: "p", ID: id, Text: "t", User: "u"})
-			results <- err
-		}()
-	}
-	entered.Wait()
+	results := sendHeld(e, entered, byShard[0][:2]...)
 	_, err := e.send(comment.Create{PictureID: "p", ID: byShard[0][2], Text: "t", User: "u"})
 	wantCode(t, err, comment.CodeOverloaded)
 

@@ -260,15 +260,7 @@ func TestServerIDCreateErrors(t *testing.T) {
 func TestServerIDAdmission(t *testing.T) {
 	h, gate, entered := gatedAppends()
 	e := openEnv(t, t.TempDir(), "readmodel", Config{MaxInFlight: 2, Shards: 1}, h)
-	results := make(chan error, 2)
-	entered.Add(2)
-	for i := range 2 {
-		go func() {
-			_, err := e.send(comment.Create{PictureID: "p", ID: fmt.Sprintf("block%d", i), Text: "t", User: "u"})
-			results <- err
-		}()
-	}
-	entered.Wait()
+	results := sendHeld(e, entered, "block0", "block1")
 	_, err := e.send(comment.Create{PictureID: "p", Text: "t", User: "u"})
 	wantCode(t, err, comment.CodeOverloaded)
 	close(gate)
