@@ -57,6 +57,12 @@ func benchServer(b *testing.B, bus CommandBus) (*Server, *fasthttp.HostClient) {
 // fasthttp's in-memory listener (client and server in the same process).
 func BenchmarkListCached(b *testing.B) {
 	_, c := benchServer(b, instantBus{})
+	benchListRequests(b, c)
+}
+
+// benchListRequests sends the list request of BenchmarkListCached and
+// BenchmarkCeiling through c until the benchmark ends.
+func benchListRequests(b *testing.B, c *fasthttp.HostClient) {
 	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	req.SetRequestURI("http://bench/v1/pictures/p1/comments?limit=20")
 	b.ReportAllocs()
@@ -79,15 +85,7 @@ func BenchmarkCeiling(b *testing.B) {
 	go func() { _ = s.Serve(ln) }()
 	b.Cleanup(func() { _ = s.Shutdown() })
 	c := &fasthttp.HostClient{Addr: "bench", Dial: func(string) (net.Conn, error) { return ln.Dial() }}
-	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	req.SetRequestURI("http://bench/v1/pictures/p1/comments?limit=20")
-	b.ReportAllocs()
-	b.SetBytes(int64(len(fixedList)))
-	for b.Loop() {
-		if err := c.Do(req, res); err != nil || res.StatusCode() != 200 {
-			b.Fatalf("%v %d", err, res.StatusCode())
-		}
-	}
+	benchListRequests(b, c)
 }
 
 // BenchmarkHandlerListCached measures the handler alone on a prepared
